@@ -1,0 +1,15 @@
+//! Treaty's data model: collections, record keys, ledger entries, canonical JSON and the
+//! named limits every parser checks.
+//!
+//! Pure: no I/O, no clock (times are passed in), no randomness. Everything that is hashed or
+//! signed is serialized here, with RFC 8785 (JCS), so that there is exactly one encoding.
+
+pub mod jcs;
+pub mod limits;
+pub mod record;
+
+pub use jcs::{canonicalize, check_json, JsonError};
+pub use record::{
+    validate_body, CollectionName, EntryKind, LedgerEntry, Operation, RecordError, RecordKey,
+    BUILTIN_COLLECTIONS,
+};

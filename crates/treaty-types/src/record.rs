@@ -1,0 +1,461 @@
+//! Collections, record keys and the ledger entry every mutation becomes.
+//!
+//! A mutation of a record is exactly one ledger entry: the RFC 8785 bytes of a
+//! [`LedgerEntry::Record`], whose fields are documented in PROTOCOL.md ("Ledger entries").
+
+use crate::jcs::{canonicalize, JsonError};
+use crate::limits::{COLLECTION_NAME_BYTES_MAX, ENTRY_BYTES_MAX, RECORD_KEY_BYTES_MAX};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// Collections every node has.
+pub const BUILTIN_COLLECTIONS: &[&str] = &["agent-card", "manifest", "receipt"];
+
+/// Why a record, key or collection is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// A collection name that is not `[a-z][a-z0-9-]*` of at most 64 bytes.
+    #[error("invalid collection name {0:?}: use 1-64 of a-z, 0-9 and '-', starting with a letter")]
+    InvalidCollection(String),
+    /// A malformed record key.
+    #[error("invalid record key {key:?}: {reason}")]
+    InvalidKey {
+        /// The key as given (truncated for display).
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A record body that is not a JSON object.
+    #[error("record body must be a JSON object")]
+    BodyNotObject,
+    /// A body that cannot be canonicalized.
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    /// A body that does not have the shape its collection requires.
+    #[error("{path}: {reason}")]
+    Shape {
+        /// JSON pointer to the offending member.
+        path: String,
+        /// What was expected there.
+        reason: String,
+    },
+    /// The canonical entry is larger than [`ENTRY_BYTES_MAX`].
+    #[error("ledger entry is {size} bytes; the limit is {max}")]
+    EntryTooLarge {
+        /// Canonical size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Bytes that are not a canonical ledger entry.
+    #[error("not a canonical ledger entry: {0}")]
+    NotCanonical(String),
+}
+
+impl RecordError {
+    /// The stable machine-readable code for problem+json answers.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            RecordError::InvalidCollection(_) => "invalid_collection",
+            RecordError::InvalidKey { .. } => "invalid_key",
+            RecordError::BodyNotObject => "body_not_object",
+            RecordError::Json(e) => e.code(),
+            RecordError::Shape { .. } => "schema_violation",
+            RecordError::EntryTooLarge { .. } => "entry_too_large",
+            RecordError::NotCanonical(_) => "entry_not_canonical",
+        }
+    }
+}
+
+/// A collection name: `[a-z][a-z0-9-]{0,63}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CollectionName(String);
+
+impl CollectionName {
+    /// Validates a collection name.
+    ///
+    /// # Errors
+    /// [`RecordError::InvalidCollection`].
+    pub fn parse(name: &str) -> Result<Self, RecordError> {
+        let ok = !name.is_empty()
+            && name.len() <= COLLECTION_NAME_BYTES_MAX
+            && name.as_bytes()[0].is_ascii_lowercase()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(RecordError::InvalidCollection(truncate(name)))
+        }
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is one of [`BUILTIN_COLLECTIONS`].
+    #[must_use]
+    pub fn is_builtin(&self) -> bool {
+        BUILTIN_COLLECTIONS.contains(&self.0.as_str())
+    }
+}
+
+impl fmt::Display for CollectionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for CollectionName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A record key: 1-256 bytes of `A-Z a-z 0-9 . _ ~ : @ + = -`, not `.` or `..`.
+///
+/// The alphabet is URL-path safe, so a key never needs escaping in
+/// `/v1/records/{collection}/{key}`. Keys in the `manifest` collection must additionally be
+/// content fingerprints (see [`RecordKey::parse_for`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RecordKey(String);
+
+impl RecordKey {
+    /// Validates a key in any collection.
+    ///
+    /// # Errors
+    /// [`RecordError::InvalidKey`].
+    pub fn parse(key: &str) -> Result<Self, RecordError> {
+        let bad = |reason| {
+            Err(RecordError::InvalidKey {
+                key: truncate(key),
+                reason,
+            })
+        };
+        if key.is_empty() {
+            return bad("empty");
+        }
+        if key.len() > RECORD_KEY_BYTES_MAX {
+            return bad("longer than 256 bytes");
+        }
+        if key == "." || key == ".." {
+            return bad("'.' and '..' are reserved");
+        }
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b".-_~:@+=".contains(&b);
+        if !key.bytes().all(allowed) {
+            return bad("allowed characters are A-Z a-z 0-9 . _ ~ : @ + = -");
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    /// Validates a key for `collection`: `manifest` keys must be fingerprints
+    /// `sha256:<64 hex>`, `sha384:<96 hex>` or `sha512:<128 hex>`, lowercase.
+    ///
+    /// # Errors
+    /// [`RecordError::InvalidKey`].
+    pub fn parse_for(collection: &CollectionName, key: &str) -> Result<Self, RecordError> {
+        let parsed = Self::parse(key)?;
+        if collection.as_str() == "manifest" && !is_fingerprint(key) {
+            return Err(RecordError::InvalidKey {
+                key: truncate(key),
+                reason: "manifest keys are fingerprints: sha256:<64 lowercase hex> (or sha384, sha512)",
+            });
+        }
+        Ok(parsed)
+    }
+
+    /// The key.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RecordKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+fn is_fingerprint(key: &str) -> bool {
+    let Some((alg, digest)) = key.split_once(':') else {
+        return false;
+    };
+    let len = match alg {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return false,
+    };
+    digest.len() == len && digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+/// What a record mutation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    /// Create or replace the record.
+    Put,
+    /// Write a tombstone.
+    Delete,
+}
+
+impl Operation {
+    /// `"put"` or `"delete"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Put => "put",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+/// The kinds of ledger entry. Later protocol events (trust agreements, witness receipts)
+/// become further kinds; the `kind` member keeps the leaf bytes self-describing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// A record mutation.
+    Record,
+}
+
+/// One ledger entry. Its leaf bytes are the JCS form of this object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum LedgerEntry {
+    /// A record mutation: `{"kind":"record","collection","key","version","op","body"?,"time_ms"}`.
+    Record {
+        /// The record's collection.
+        collection: CollectionName,
+        /// The record's key.
+        key: RecordKey,
+        /// The record's version after this mutation: 1 for the first write, +1 per mutation.
+        version: u64,
+        /// Put or delete.
+        op: Operation,
+        /// The new body, for puts; absent for tombstones.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<Value>,
+        /// When the sequencer accepted the mutation, Unix milliseconds.
+        time_ms: u64,
+    },
+}
+
+impl LedgerEntry {
+    /// The RFC 8785 bytes that go into the ledger.
+    ///
+    /// # Errors
+    /// [`RecordError::Json`] for bodies that cannot be canonicalized,
+    /// [`RecordError::EntryTooLarge`] past [`ENTRY_BYTES_MAX`].
+    pub fn to_leaf_bytes(&self) -> Result<Vec<u8>, RecordError> {
+        let value = serde_json::to_value(self).map_err(|e| RecordError::NotCanonical(e.to_string()))?;
+        let bytes = canonicalize(&value)?;
+        if bytes.len() > ENTRY_BYTES_MAX {
+            return Err(RecordError::EntryTooLarge {
+                size: bytes.len(),
+                max: ENTRY_BYTES_MAX,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Parses leaf bytes, insisting that they are exactly the canonical form.
+    ///
+    /// # Errors
+    /// [`RecordError::NotCanonical`] for anything else.
+    pub fn from_leaf_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        if bytes.len() > ENTRY_BYTES_MAX {
+            return Err(RecordError::EntryTooLarge {
+                size: bytes.len(),
+                max: ENTRY_BYTES_MAX,
+            });
+        }
+        let entry: LedgerEntry =
+            serde_json::from_slice(bytes).map_err(|e| RecordError::NotCanonical(e.to_string()))?;
+        if entry.to_leaf_bytes()? != bytes {
+            return Err(RecordError::NotCanonical("bytes are not in RFC 8785 form".into()));
+        }
+        Ok(entry)
+    }
+}
+
+/// Checks a record body for `collection`: a JSON object that canonicalizes, and, for
+/// `agent-card`, the A2A AgentCard shape (name, description, url, version, and skills with
+/// id, name, description and tags).
+///
+/// # Errors
+/// The first problem found, with a JSON pointer to it.
+pub fn validate_body(collection: &CollectionName, body: &Value) -> Result<(), RecordError> {
+    if !body.is_object() {
+        return Err(RecordError::BodyNotObject);
+    }
+    crate::jcs::check_json(body)?;
+    if collection.as_str() == "agent-card" {
+        check_agent_card(body)?;
+    }
+    Ok(())
+}
+
+fn check_agent_card(card: &Value) -> Result<(), RecordError> {
+    let shape = |path: &str, reason: &str| RecordError::Shape {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let string = |v: &Value, path: &str| match v.pointer(path) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(()),
+        Some(_) => Err(shape(path, "must be a non-empty string")),
+        None => Err(shape(path, "is required")),
+    };
+    for field in ["/name", "/description", "/url", "/version"] {
+        string(card, field)?;
+    }
+    let skills = match card.get("skills") {
+        Some(Value::Array(skills)) => skills,
+        Some(_) => return Err(shape("/skills", "must be an array")),
+        None => return Err(shape("/skills", "is required")),
+    };
+    for (i, skill) in skills.iter().enumerate() {
+        if !skill.is_object() {
+            return Err(shape(&format!("/skills/{i}"), "must be an object"));
+        }
+        for field in ["id", "name", "description"] {
+            string(card, &format!("/skills/{i}/{field}"))?;
+        }
+        match skill.get("tags") {
+            Some(Value::Array(tags)) => {
+                if let Some(j) = tags.iter().position(|t| !t.is_string()) {
+                    return Err(shape(&format!("/skills/{i}/tags/{j}"), "must be a string"));
+                }
+            }
+            Some(_) => return Err(shape(&format!("/skills/{i}/tags"), "must be an array")),
+            None => return Err(shape(&format!("/skills/{i}/tags"), "is required")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn agent_card() -> Value {
+        json!({
+            "name": "Translator", "description": "EN-FR", "url": "https://a.example/agent",
+            "version": "1.0.0",
+            "skills": [{"id": "tr", "name": "Translate", "description": "text", "tags": ["fr"]}]
+        })
+    }
+
+    #[test]
+    fn collection_names() {
+        for ok in ["agent-card", "a", "x1-y2"] {
+            assert!(CollectionName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Agent", "1abc", "a_b", "a/b", &"a".repeat(65)] {
+            assert!(CollectionName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn record_keys() {
+        for ok in ["a", "sha256:00", "user@host", "A.b-c_d~e+f=g"] {
+            assert!(RecordKey::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "a%20", "é", &"k".repeat(257)] {
+            assert!(RecordKey::parse(bad).is_err(), "{bad}");
+        }
+        let manifest = CollectionName::parse("manifest").expect("name");
+        let fp = format!("sha256:{}", "ab".repeat(32));
+        assert!(RecordKey::parse_for(&manifest, &fp).is_ok());
+        for bad in ["sha256:AB", "md5:00", &format!("sha256:{}", "ab".repeat(31)), &fp.to_uppercase()] {
+            assert!(RecordKey::parse_for(&manifest, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn entry_bytes_are_canonical_and_round_trip() {
+        let entry = LedgerEntry::Record {
+            collection: CollectionName::parse("receipt").expect("name"),
+            key: RecordKey::parse("k1").expect("key"),
+            version: 3,
+            op: Operation::Put,
+            body: Some(json!({"z": 1, "a": "x"})),
+            time_ms: 1_700_000_000_000,
+        };
+        let bytes = entry.to_leaf_bytes().expect("bytes");
+        assert_eq!(
+            std::str::from_utf8(&bytes).expect("utf8"),
+            r#"{"body":{"a":"x","z":1},"collection":"receipt","key":"k1","kind":"record","op":"put","time_ms":1700000000000,"version":3}"#
+        );
+        assert_eq!(LedgerEntry::from_leaf_bytes(&bytes).expect("parse"), entry);
+        // Same content, different bytes: refused.
+        let spaced = String::from_utf8(bytes).expect("utf8").replace(":3}", ": 3}");
+        assert!(LedgerEntry::from_leaf_bytes(spaced.as_bytes()).is_err());
+        let tomb = LedgerEntry::Record {
+            collection: CollectionName::parse("receipt").expect("name"),
+            key: RecordKey::parse("k1").expect("key"),
+            version: 4,
+            op: Operation::Delete,
+            body: None,
+            time_ms: 1,
+        };
+        let bytes = tomb.to_leaf_bytes().expect("bytes");
+        assert!(!std::str::from_utf8(&bytes).expect("utf8").contains("body"));
+    }
+
+    #[test]
+    fn oversized_entries_are_refused() {
+        let entry = LedgerEntry::Record {
+            collection: CollectionName::parse("receipt").expect("name"),
+            key: RecordKey::parse("k").expect("key"),
+            version: 1,
+            op: Operation::Put,
+            body: Some(json!({"blob": "x".repeat(ENTRY_BYTES_MAX)})),
+            time_ms: 0,
+        };
+        assert!(matches!(entry.to_leaf_bytes(), Err(RecordError::EntryTooLarge { .. })));
+    }
+
+    #[test]
+    fn agent_card_shape() {
+        let ac = CollectionName::parse("agent-card").expect("name");
+        assert!(validate_body(&ac, &agent_card()).is_ok());
+        let mut missing = agent_card();
+        missing["skills"][0].as_object_mut().expect("obj").remove("tags");
+        assert_eq!(
+            validate_body(&ac, &missing),
+            Err(RecordError::Shape { path: "/skills/0/tags".into(), reason: "is required".into() })
+        );
+        let mut wrong = agent_card();
+        wrong["name"] = json!(5);
+        assert!(matches!(validate_body(&ac, &wrong), Err(RecordError::Shape { path, .. }) if path == "/name"));
+        assert_eq!(validate_body(&ac, &json!([1])), Err(RecordError::BodyNotObject));
+        // Other collections take any object.
+        let r = CollectionName::parse("receipt").expect("name");
+        assert!(validate_body(&r, &json!({"anything": [1, "two"]})).is_ok());
+    }
+}
