@@ -1,0 +1,259 @@
+//! Signed notes, transparency-log checkpoints, witness cosignatures and offline receipts.
+//!
+//! Every format here is a public C2SP specification, implemented exactly so that tools nobody
+//! in Treaty wrote can check Treaty's output:
+//!
+//! - [`note`]: signed notes, c2sp.org/signed-note@v1.0.0 (and the verifier/signer key text of
+//!   `golang.org/x/mod/sumdb/note`);
+//! - [`key`]: key IDs, verifier keys (`<name>+<hex id>+<base64>`) and signer keys
+//!   (`PRIVATE+KEY+...`), c2sp.org/signed-note@v1.0.0 "Signatures";
+//! - [`checkpoint`]: checkpoint bodies and signing/opening them, c2sp.org/tlog-checkpoint@v1.0.0;
+//! - [`cosignature`]: timestamped Ed25519 witness cosignatures, c2sp.org/tlog-cosignature@v1.0.1;
+//! - [`receipt`]: self-contained inclusion receipts, c2sp.org/tlog-proof@v1 (a draft).
+//!
+//! What this crate deliberately does not do: no I/O, no clock (timestamps are arguments), no
+//! randomness (keys are arguments), no HTTP. Merkle math lives in `treaty-merkle`; this crate
+//! only encodes, signs and verifies. Every parser checks a named limit before doing work
+//! ([`MAX_NOTE_BYTES`], [`MAX_SIGNATURES`], [`MAX_PROOF_LINES`], ...) and never panics.
+
+#![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod cosignature;
+pub mod key;
+pub mod note;
+pub mod receipt;
+
+pub use checkpoint::{
+    open_checkpoint, open_checkpoint_with_origin, sign_checkpoint, Checkpoint, OpenedCheckpoint,
+    MAX_EXTENSION_LINES,
+};
+pub use cosignature::{
+    cosign, cosignature_message, cosignature_timestamp, verify_cosignature, Cosignature,
+    COSIGNATURE_HEADER, MAX_COSIGNATURE_TIMESTAMP,
+};
+pub use key::{
+    key_id, KeyId, SignerKey, VerifierKey, KEY_TYPE_COSIGNATURE_V1, KEY_TYPE_ED25519,
+    MAX_KEY_TEXT_BYTES,
+};
+pub use note::{Note, Signature, VerifiedSignature, MAX_NOTE_BYTES, MAX_SIGNATURES};
+pub use receipt::{
+    Receipt, VerifiedReceipt, MAX_EXTRA_BYTES, MAX_PROOF_LINES, MAX_RECEIPT_BYTES, RECEIPT_HEADER,
+};
+
+/// Everything that can go wrong parsing, signing or verifying notes, checkpoints,
+/// cosignatures and receipts.
+///
+/// Parse errors say which rule of which spec the input broke; verification errors name the
+/// key involved, so an operator can tell a misconfigured policy from a forged note.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoteError {
+    /// The input is longer than the limit for its kind.
+    #[error("{what} is {len} bytes, over the limit of {max}")]
+    TooLarge {
+        /// What was too large ("note", "receipt", "key text", ...).
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The input is not valid UTF-8 (signed-note "Format").
+    #[error("{what} is not valid UTF-8")]
+    NotUtf8 {
+        /// What was being parsed.
+        what: &'static str,
+    },
+    /// An ASCII control character other than newline (signed-note "Format").
+    #[error("control character {byte:#04x} at byte {offset}")]
+    ControlCharacter {
+        /// The offending byte.
+        byte: u8,
+        /// Its byte offset in the input.
+        offset: usize,
+    },
+    /// The note does not have the text / blank line / signature lines shape.
+    #[error("malformed note: {reason}")]
+    MalformedNote {
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+    /// A signature line is not `— <name> <base64>`.
+    #[error("malformed signature line {line}: {reason}")]
+    MalformedSignatureLine {
+        /// One-based number of the signature line within the signature block.
+        line: usize,
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+    /// More signature lines than [`MAX_SIGNATURES`].
+    #[error("note has more than {max} signatures")]
+    TooManySignatures {
+        /// The limit.
+        max: usize,
+    },
+    /// A key name is empty or contains a Unicode space or `+`.
+    #[error("invalid key name {name:?}: names are non-empty, without spaces or '+'")]
+    InvalidKeyName {
+        /// The rejected name.
+        name: String,
+    },
+    /// A verifier or signer key text could not be decoded.
+    #[error("malformed key: {reason}")]
+    MalformedKey {
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+    /// A key text's key ID does not match the ID computed from its name and key.
+    #[error("key ID {stated} in key text does not match computed key ID {computed}")]
+    KeyIdMismatch {
+        /// The key ID written in the text, hex.
+        stated: String,
+        /// The key ID computed from name, type and public key, hex.
+        computed: String,
+    },
+    /// A signature type byte this crate does not implement.
+    #[error("unsupported key type {0:#04x}")]
+    UnsupportedKeyType(u8),
+    /// A small-order Ed25519 public key: anyone could forge signatures that verify under it.
+    #[error("weak (small-order) Ed25519 public key")]
+    WeakKey,
+    /// A key of the wrong signature type for its role (log key, witness key).
+    #[error("key {name} has type {got:#04x}, expected {expected:#04x}")]
+    WrongKeyType {
+        /// The key's name.
+        name: String,
+        /// The type the role needs.
+        expected: u8,
+        /// The key's type.
+        got: u8,
+    },
+    /// Two different known keys share a name and key ID, so a signature line is ambiguous.
+    #[error("ambiguous known keys for {name}+{key_id}")]
+    AmbiguousKey {
+        /// The shared name.
+        name: String,
+        /// The shared key ID, hex.
+        key_id: String,
+    },
+    /// A known key's signature did not verify: the whole note is rejected
+    /// (signed-note "Signatures").
+    #[error("invalid signature by known key {name}+{key_id}")]
+    InvalidSignature {
+        /// The key's name.
+        name: String,
+        /// The key's ID, hex.
+        key_id: String,
+    },
+    /// No signature line matched a known key (signed-note: clients MUST reject the note).
+    #[error("note has no signature from a known key")]
+    NoKnownSignature,
+    /// The note verified, but not by the log key this checkpoint must be signed by.
+    #[error("checkpoint is not signed by log key {name}")]
+    MissingLogSignature {
+        /// The log key's name.
+        name: String,
+    },
+    /// A checkpoint body breaks tlog-checkpoint "Note text".
+    #[error("malformed checkpoint: {reason}")]
+    MalformedCheckpoint {
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+    /// The checkpoint's origin is not the one the verifier expects for this log.
+    #[error("checkpoint origin {origin:?} is not the expected {expected:?}")]
+    OriginMismatch {
+        /// The origin line of the checkpoint.
+        origin: String,
+        /// The origin the verifier expected.
+        expected: String,
+    },
+    /// A cosignature timestamp above 2^63 - 1 (tlog-cosignature "Format").
+    #[error("cosignature timestamp {0} exceeds 2^63 - 1")]
+    TimestampOutOfRange(u64),
+    /// A receipt breaks tlog-proof "Format".
+    #[error("malformed receipt line {line}: {reason}")]
+    MalformedReceipt {
+        /// One-based line number in the receipt.
+        line: usize,
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+    /// More inclusion proof lines than [`MAX_PROOF_LINES`].
+    #[error("receipt has more than {max} proof lines")]
+    TooManyProofLines {
+        /// The limit.
+        max: usize,
+    },
+    /// The inclusion proof does not lead from the entry to the checkpoint's root.
+    #[error("inclusion proof does not verify: {0}")]
+    Inclusion(#[from] treaty_merkle::MerkleError),
+    /// Fewer known witnesses cosigned than the policy requires.
+    #[error("{got} known witnesses cosigned, quorum needs {need}")]
+    QuorumNotMet {
+        /// Distinct known witnesses whose cosignatures verified.
+        got: usize,
+        /// The quorum.
+        need: usize,
+    },
+}
+
+/// Rejects input longer than `max` before any other work is done on it.
+pub(crate) fn check_len(what: &'static str, len: usize, max: usize) -> Result<(), NoteError> {
+    if len > max {
+        return Err(NoteError::TooLarge { what, len, max });
+    }
+    Ok(())
+}
+
+/// Decodes standard, padded base64 (RFC 4648 section 4), rejecting non-canonical trailing
+/// bits so that every byte string has exactly one accepted encoding.
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+/// Encodes standard, padded base64 (RFC 4648 section 4).
+pub(crate) fn encode_base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Parses an ASCII decimal with no leading zeroes (unless it is `0`), as tlog-checkpoint
+/// (tree size), tlog-cosignature (time) and tlog-proof (index) all require.
+///
+/// `str::parse::<u64>` alone is not enough: it accepts a leading `+` and leading zeroes,
+/// which would give one number several encodings.
+pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if text.len() > 1 && text.starts_with('0') {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_is_canonical() {
+        assert_eq!(parse_decimal("0"), Some(0));
+        assert_eq!(parse_decimal("20852163"), Some(20_852_163));
+        assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
+        for bad in ["", "00", "01", "+1", "-1", " 1", "1 ", "1e3", "18446744073709551616", "１"] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn base64_is_strict() {
+        assert_eq!(decode_base64("QUJD"), Some(b"ABC".to_vec()));
+        for bad in ["QUJ", "QUJD=", "QUI", "QUJ=", "QR==", "QUJD\n", "QU JD", "QUJD===="] {
+            assert_eq!(decode_base64(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Schema migrations, tracked with `PRAGMA user_version`.
+
+use crate::StoreError;
+use rusqlite::Connection;
+
+/// Each step moves the schema from version `i` to `i + 1`. Never edit a released step.
+const MIGRATIONS: &[&str] = &[
+    // 1: the ledger, records, collections, tokens.
+    "CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+     ) WITHOUT ROWID;
+     -- Every ledger entry: exact leaf bytes and leaf hash, by index.
+     CREATE TABLE entries (
+        idx       INTEGER PRIMARY KEY,
+        leaf      BLOB NOT NULL,
+        leaf_hash BLOB NOT NULL
+     );
+     -- Every complete subtree hash, in treaty_merkle::stored_hash_index order.
+     CREATE TABLE tree_hashes (
+        idx  INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL
+     );
+     -- Every checkpoint the node signed, by tree size.
+     CREATE TABLE checkpoints (
+        size      INTEGER PRIMARY KEY,
+        root      BLOB NOT NULL,
+        note      TEXT NOT NULL,
+        signed_ms INTEGER NOT NULL
+     );
+     -- The head of every record: which entry holds its current version.
+     CREATE TABLE records (
+        collection   TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        op           TEXT NOT NULL CHECK (op IN ('put', 'delete')),
+        ledger_index INTEGER NOT NULL UNIQUE REFERENCES entries(idx),
+        updated_ms   INTEGER NOT NULL,
+        PRIMARY KEY (collection, key)
+     ) WITHOUT ROWID;
+     CREATE INDEX records_by_ledger_index ON records(collection, ledger_index);
+     CREATE TABLE collections (
+        name        TEXT PRIMARY KEY,
+        description TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE tokens (
+        id          TEXT PRIMARY KEY,
+        hash        BLOB NOT NULL UNIQUE,
+        name        TEXT NOT NULL,
+        collections TEXT,
+        created_ms  INTEGER NOT NULL,
+        revoked_ms  INTEGER
+     ) WITHOUT ROWID;",
+];
+
+/// Applies every migration the database has not seen, each in its own transaction.
+pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if current > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
