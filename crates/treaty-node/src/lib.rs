@@ -1,0 +1,158 @@
+//! The Treaty node: configuration, identity, the sequencer and the HTTP API.
+//!
+//! [`Node::prepare`] opens (and if needed initializes) a data directory and starts the
+//! sequencer; [`Node::serve`] serves the API on a listener the caller bound, until the
+//! caller's shutdown future completes. Tests bind `127.0.0.1:0` and run several nodes.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod identity;
+pub mod ledger;
+pub mod sequencer;
+
+use api::{AppState, ReadPool, TokenTable};
+use clock::Clock;
+use config::Config;
+use identity::{IdentityError, DB_FILE_NAME};
+use sequencer::{BatchSettings, Sequencer};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use treaty_store::Writer;
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// Identity or initialization.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] treaty_store::StoreError),
+    /// Sockets and threads.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Note formats.
+    #[error(transparent)]
+    Note(#[from] treaty_note::NoteError),
+}
+
+/// A node ready to serve.
+#[derive(Debug)]
+pub struct Node {
+    state: AppState,
+    sequencer: std::thread::JoinHandle<()>,
+    /// The operator token, if this start generated it (show it once).
+    pub new_operator_token: Option<String>,
+    /// Whether this start created the ledger.
+    pub created: bool,
+}
+
+impl Node {
+    /// Opens the data directory (initializing it on first start), checks the stored ledger
+    /// and starts the sequencer. `bound` is the listener's address, used for the public URL
+    /// when none is configured.
+    ///
+    /// # Errors
+    /// [`NodeError`].
+    pub fn prepare(
+        config: &Config,
+        bound: SocketAddr,
+        admin_token: Option<&str>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, NodeError> {
+        let public_url = identity::public_url(config, bound);
+        let report = identity::init(config, &public_url, admin_token, clock.as_ref())?;
+        let id = report.identity;
+        let db = config.data_dir.join(DB_FILE_NAME);
+        let verifier_key = id.ledger_key.verifier_key()?.to_string();
+
+        let writer = Writer::open(&db)?;
+        let (seq, head) = Sequencer::new(
+            writer,
+            id.ledger_key,
+            id.origin.clone(),
+            clock.clone(),
+            BatchSettings {
+                max_entries: config.batch_max_entries,
+                max_wait: Duration::from_millis(config.batch_max_wait_ms),
+            },
+        )?;
+        let (handle, join) = seq.spawn(treaty_types::limits::SEQUENCER_QUEUE_MAX)?;
+
+        let admin = Writer::open(&db)?;
+        let mut collections: BTreeMap<String, String> = treaty_types::BUILTIN_COLLECTIONS
+            .iter()
+            .map(|c| ((*c).to_owned(), format!("built-in {c} collection")))
+            .collect();
+        for c in admin.collections()? {
+            collections.insert(c.name, c.description);
+        }
+        let tokens = TokenTable::from_rows(&admin.tokens()?);
+        let state = AppState {
+            node_id: id.node_id.into(),
+            origin: id.origin.into(),
+            public_url: id.public_url.into(),
+            verifier_key: verifier_key.into(),
+            head,
+            sequencer: handle,
+            readers: Arc::new(ReadPool::open(&db, api::READ_CONNECTIONS)?),
+            admin: Arc::new(Mutex::new(admin)),
+            tokens: Arc::new(RwLock::new(tokens)),
+            collections: Arc::new(RwLock::new(collections)),
+            clock,
+        };
+        Ok(Self {
+            state,
+            sequencer: join,
+            new_operator_token: report.new_operator_token,
+            created: report.created,
+        })
+    }
+
+    /// The public base URL.
+    #[must_use]
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// The ledger origin.
+    #[must_use]
+    pub fn origin(&self) -> &str {
+        &self.state.origin
+    }
+
+    /// The ledger's verifier key text.
+    #[must_use]
+    pub fn verifier_key(&self) -> &str {
+        &self.state.verifier_key
+    }
+
+    /// Serves the API until `shutdown` completes, then drains in-flight requests, lets the
+    /// sequencer finish its batch and returns.
+    ///
+    /// # Errors
+    /// Socket errors.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), NodeError> {
+        let app = api::router(self.state)
+            .layer(tower_http::trace::TraceLayer::new_for_http());
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        // The router (and with it every sequencer handle) is gone: the sequencer drains and
+        // stops. Join it off the async threads.
+        let join = self.sequencer;
+        tokio::task::spawn_blocking(move || join.join())
+            .await
+            .ok();
+        Ok(())
+    }
+}

@@ -25,20 +25,20 @@ pub mod note;
 pub mod receipt;
 
 pub use checkpoint::{
-    open_checkpoint, open_checkpoint_with_origin, sign_checkpoint, Checkpoint, OpenedCheckpoint,
-    MAX_EXTENSION_LINES,
+    Checkpoint, MAX_EXTENSION_LINES, OpenedCheckpoint, open_checkpoint,
+    open_checkpoint_with_origin, sign_checkpoint,
 };
 pub use cosignature::{
-    cosign, cosignature_message, cosignature_timestamp, verify_cosignature, Cosignature,
-    COSIGNATURE_HEADER, MAX_COSIGNATURE_TIMESTAMP,
+    COSIGNATURE_HEADER, Cosignature, MAX_COSIGNATURE_TIMESTAMP, cosign, cosignature_message,
+    cosignature_timestamp, verify_cosignature,
 };
 pub use key::{
-    key_id, KeyId, SignerKey, VerifierKey, KEY_TYPE_COSIGNATURE_V1, KEY_TYPE_ED25519,
-    MAX_KEY_TEXT_BYTES,
+    KEY_TYPE_COSIGNATURE_V1, KEY_TYPE_ED25519, KeyId, MAX_KEY_TEXT_BYTES, SignerKey, VerifierKey,
+    key_id,
 };
-pub use note::{Note, Signature, VerifiedSignature, MAX_NOTE_BYTES, MAX_SIGNATURES};
+pub use note::{MAX_NOTE_BYTES, MAX_SIGNATURES, Note, Signature, VerifiedSignature};
 pub use receipt::{
-    Receipt, VerifiedReceipt, MAX_EXTRA_BYTES, MAX_PROOF_LINES, MAX_RECEIPT_BYTES, RECEIPT_HEADER,
+    MAX_EXTRA_BYTES, MAX_PROOF_LINES, MAX_RECEIPT_BYTES, RECEIPT_HEADER, Receipt, VerifiedReceipt,
 };
 
 /// Everything that can go wrong parsing, signing or verifying notes, checkpoints,
@@ -244,7 +244,18 @@ mod tests {
         assert_eq!(parse_decimal("0"), Some(0));
         assert_eq!(parse_decimal("20852163"), Some(20_852_163));
         assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
-        for bad in ["", "00", "01", "+1", "-1", " 1", "1 ", "1e3", "18446744073709551616", "１"] {
+        for bad in [
+            "",
+            "00",
+            "01",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "1e3",
+            "18446744073709551616",
+            "１",
+        ] {
             assert_eq!(parse_decimal(bad), None, "{bad:?}");
         }
     }
@@ -252,7 +263,9 @@ mod tests {
     #[test]
     fn base64_is_strict() {
         assert_eq!(decode_base64("QUJD"), Some(b"ABC".to_vec()));
-        for bad in ["QUJ", "QUJD=", "QUI", "QUJ=", "QR==", "QUJD\n", "QU JD", "QUJD===="] {
+        for bad in [
+            "QUJ", "QUJD=", "QUI", "QUJ=", "QR==", "QUJD\n", "QU JD", "QUJD====",
+        ] {
             assert_eq!(decode_base64(bad), None, "{bad:?}");
         }
     }

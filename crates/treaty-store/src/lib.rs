@@ -697,6 +697,12 @@ impl HashReader for ConnHashes<'_> {
     }
 }
 
+impl HashReader for Writer {
+    fn read_hash(&self, index: u64) -> Result<Hash, MerkleError> {
+        ConnHashes(&self.conn).read_hash(index)
+    }
+}
+
 impl HashReader for Reader {
     fn read_hash(&self, index: u64) -> Result<Hash, MerkleError> {
         ConnHashes(&self.conn).read_hash(index)

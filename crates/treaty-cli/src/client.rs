@@ -1,0 +1,127 @@
+//! HTTP client for the node's API, built on the shared endpoint definitions.
+
+use crate::ClientArgs;
+use anyhow::{bail, Context as _, Result};
+use serde_json::{json, Value};
+use std::time::Duration;
+use treaty_node::api::endpoints::{self as ep, Endpoint};
+
+/// Longest the CLI waits for one answer.
+const REQUEST_TIMEOUT_S: u64 = 30;
+
+/// A client bound to one node.
+pub(crate) struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    pub(crate) fn new(args: &ClientArgs) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(REQUEST_TIMEOUT_S))
+            .build()
+            .context("building HTTP client")?;
+        Ok(Self {
+            http,
+            base: args.url.trim_end_matches('/').to_owned(),
+            token: args.token.clone(),
+        })
+    }
+
+    async fn send(&self, endpoint: &Endpoint, params: &[&str], query: &[(&str, String)], body: Option<&Value>) -> Result<reqwest::Response> {
+        let url = endpoint.url(&self.base, params);
+        let method = match endpoint.method {
+            ep::Method::Get => reqwest::Method::GET,
+            ep::Method::Put => reqwest::Method::PUT,
+            ep::Method::Post => reqwest::Method::POST,
+            ep::Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut req = self.http.request(method, &url).query(query);
+        if endpoint.auth != ep::Auth::Public {
+            let Some(token) = &self.token else {
+                bail!("{} needs a token: pass --token or set TREATY_TOKEN", endpoint.id);
+            };
+            req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.with_context(|| format!("calling {url}"))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        match serde_json::from_str::<Value>(&text) {
+            Ok(p) if p.get("code").is_some() => bail!(
+                "node answered {} {}: {}",
+                status.as_u16(),
+                p["code"].as_str().unwrap_or("?"),
+                p["detail"].as_str().unwrap_or("")
+            ),
+            _ => bail!("node answered {status}: {text}"),
+        }
+    }
+
+    async fn json(&self, endpoint: &Endpoint, params: &[&str], query: &[(&str, String)], body: Option<&Value>) -> Result<Value> {
+        let resp = self.send(endpoint, params, query, body).await?;
+        resp.json().await.context("reading JSON answer")
+    }
+
+    async fn text(&self, endpoint: &Endpoint, params: &[&str]) -> Result<String> {
+        let resp = self.send(endpoint, params, &[], None).await?;
+        resp.text().await.context("reading answer")
+    }
+
+    pub(crate) async fn put(&self, collection: &str, key: &str, body: &Value) -> Result<Value> {
+        self.json(&ep::RECORD_PUT, &[collection, key], &[], Some(body)).await
+    }
+
+    pub(crate) async fn get(&self, collection: &str, key: &str) -> Result<Value> {
+        self.json(&ep::RECORD_GET, &[collection, key], &[], None).await
+    }
+
+    pub(crate) async fn delete(&self, collection: &str, key: &str) -> Result<Value> {
+        self.json(&ep::RECORD_DELETE, &[collection, key], &[], None).await
+    }
+
+    pub(crate) async fn list(&self, collection: &str, cursor: Option<&str>, limit: u32, updated_since: Option<u64>) -> Result<Value> {
+        let mut q = vec![("limit", limit.to_string())];
+        if let Some(c) = cursor {
+            q.push(("cursor", c.to_owned()));
+        }
+        if let Some(u) = updated_since {
+            q.push(("updated_since", u.to_string()));
+        }
+        self.json(&ep::RECORD_LIST, &[collection], &q, None).await
+    }
+
+    pub(crate) async fn receipt(&self, collection: &str, key: &str) -> Result<String> {
+        self.text(&ep::RECORD_RECEIPT, &[collection, key]).await
+    }
+
+    pub(crate) async fn checkpoint(&self) -> Result<String> {
+        self.text(&ep::CHECKPOINT, &[]).await
+    }
+
+    pub(crate) async fn create_collection(&self, name: &str, description: &str) -> Result<Value> {
+        self.json(&ep::COLLECTION_PUT, &[name], &[], Some(&json!({"description": description}))).await
+    }
+
+    pub(crate) async fn collections(&self) -> Result<Value> {
+        self.json(&ep::COLLECTION_LIST, &[], &[], None).await
+    }
+
+    pub(crate) async fn issue_token(&self, name: &str, collections: &[String]) -> Result<Value> {
+        self.json(&ep::TOKEN_ISSUE, &[], &[], Some(&json!({"name": name, "collections": collections}))).await
+    }
+
+    pub(crate) async fn tokens(&self) -> Result<Value> {
+        self.json(&ep::TOKEN_LIST, &[], &[], None).await
+    }
+
+    pub(crate) async fn revoke_token(&self, id: &str) -> Result<Value> {
+        self.json(&ep::TOKEN_REVOKE, &[id], &[], None).await
+    }
+}

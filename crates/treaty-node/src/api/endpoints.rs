@@ -1,0 +1,516 @@
+//! Every HTTP endpoint, defined once.
+//!
+//! The router mounts handlers on these definitions ([`super::Api::add`]), the OpenAPI
+//! document is generated from them ([`openapi`]), and the CLI builds its request URLs from
+//! them ([`Endpoint::url`]). A test checks that every definition is mounted.
+
+use serde_json::{json, Map, Value};
+
+/// HTTP methods used by the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET
+    Get,
+    /// PUT
+    Put,
+    /// POST
+    Post,
+    /// DELETE
+    Delete,
+}
+
+impl Method {
+    /// Lower-case name, as OpenAPI wants it.
+    #[must_use]
+    pub fn lower(self) -> &'static str {
+        match self {
+            Method::Get => "get",
+            Method::Put => "put",
+            Method::Post => "post",
+            Method::Delete => "delete",
+        }
+    }
+}
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone.
+    Public,
+    /// A bearer token allowed to write the collection in the path.
+    CollectionToken,
+    /// The operator's token.
+    Operator,
+}
+
+/// Where a parameter travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum In {
+    /// A `{name}` path segment.
+    Path,
+    /// A query parameter.
+    Query,
+}
+
+/// One parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    /// Name.
+    pub name: &'static str,
+    /// Location.
+    pub location: In,
+    /// Whether it must be present.
+    pub required: bool,
+    /// JSON schema type: `string` or `integer`.
+    pub kind: &'static str,
+    /// What it means.
+    pub description: &'static str,
+}
+
+/// One endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint {
+    /// Stable operation id.
+    pub id: &'static str,
+    /// Method.
+    pub method: Method,
+    /// Path template with `{param}` segments (axum 0.8 syntax, same as OpenAPI).
+    pub path: &'static str,
+    /// Grouping tag.
+    pub tag: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Who may call it.
+    pub auth: Auth,
+    /// Parameters.
+    pub params: &'static [Param],
+    /// Request body media type, if any.
+    pub request: Option<&'static str>,
+    /// Success status and media type.
+    pub success: (u16, &'static str),
+    /// Error statuses it can answer (all problem+json).
+    pub errors: &'static [u16],
+}
+
+impl Endpoint {
+    /// `base` joined with this path, each `{param}` replaced by the next value, percent-
+    /// encoding anything outside the unreserved set.
+    #[must_use]
+    pub fn url(&self, base: &str, values: &[&str]) -> String {
+        let mut out = base.trim_end_matches('/').to_owned();
+        let mut values = values.iter();
+        let mut rest = self.path;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+            if let Some(v) = values.next() {
+                for b in v.bytes() {
+                    if b.is_ascii_alphanumeric() || b"-._~:@+=".contains(&b) {
+                        out.push(char::from(b));
+                    } else {
+                        out.push_str(&format!("%{b:02X}"));
+                    }
+                }
+            }
+            rest = &rest[close..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+const fn path(name: &'static str, description: &'static str) -> Param {
+    Param { name, location: In::Path, required: true, kind: "string", description }
+}
+
+const fn query(name: &'static str, kind: &'static str, description: &'static str) -> Param {
+    Param { name, location: In::Query, required: false, kind, description }
+}
+
+const JSON: &str = "application/json";
+const TEXT: &str = "text/plain; charset=utf-8";
+const COLLECTION: Param = path("collection", "Collection name: agent-card, manifest, receipt or operator-defined.");
+const KEY: Param = path("key", "Record key (manifest keys are fingerprints such as sha256:<64 hex>).");
+
+/// `PUT /v1/records/{collection}/{key}`.
+pub const RECORD_PUT: Endpoint = Endpoint {
+    id: "putRecord",
+    method: Method::Put,
+    path: "/v1/records/{collection}/{key}",
+    tag: "records",
+    summary: "Create or replace a record; answers once the write is durable and checkpointed, with its receipt.",
+    auth: Auth::CollectionToken,
+    params: &[COLLECTION, KEY],
+    request: Some(JSON),
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404, 413, 422, 503],
+};
+
+/// `DELETE /v1/records/{collection}/{key}`.
+pub const RECORD_DELETE: Endpoint = Endpoint {
+    id: "deleteRecord",
+    method: Method::Delete,
+    path: "/v1/records/{collection}/{key}",
+    tag: "records",
+    summary: "Write a tombstone for a record.",
+    auth: Auth::CollectionToken,
+    params: &[COLLECTION, KEY],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404, 503],
+};
+
+/// `GET /v1/records/{collection}/{key}`.
+pub const RECORD_GET: Endpoint = Endpoint {
+    id: "getRecord",
+    method: Method::Get,
+    path: "/v1/records/{collection}/{key}",
+    tag: "records",
+    summary: "The current version of a record (410 for a tombstone).",
+    auth: Auth::Public,
+    params: &[COLLECTION, KEY],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 404, 410],
+};
+
+/// `GET /v1/records/{collection}/{key}/receipt`.
+pub const RECORD_RECEIPT: Endpoint = Endpoint {
+    id: "getRecordReceipt",
+    method: Method::Get,
+    path: "/v1/records/{collection}/{key}/receipt",
+    tag: "records",
+    summary: "A c2sp.org/tlog-proof@v1 receipt for the record's current version against the newest checkpoint.",
+    auth: Auth::Public,
+    params: &[COLLECTION, KEY],
+    request: None,
+    success: (200, TEXT),
+    errors: &[400, 404],
+};
+
+/// `GET /v1/records/{collection}`.
+pub const RECORD_LIST: Endpoint = Endpoint {
+    id: "listRecords",
+    method: Method::Get,
+    path: "/v1/records/{collection}",
+    tag: "records",
+    summary: "Records of a collection, tombstones included, in ledger order of their latest change.",
+    auth: Auth::Public,
+    params: &[
+        COLLECTION,
+        query("cursor", "string", "Opaque cursor from a previous page's next_cursor."),
+        query("limit", "integer", "Page size, 1-1000 (default 100)."),
+        query("updated_since", "integer", "Only records changed at or after this Unix time in milliseconds."),
+    ],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 404],
+};
+
+/// `GET /v1/collections`.
+pub const COLLECTION_LIST: Endpoint = Endpoint {
+    id: "listCollections",
+    method: Method::Get,
+    path: "/v1/collections",
+    tag: "collections",
+    summary: "Built-in and operator-defined collections.",
+    auth: Auth::Public,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[],
+};
+
+/// `PUT /v1/collections/{collection}`.
+pub const COLLECTION_PUT: Endpoint = Endpoint {
+    id: "createCollection",
+    method: Method::Put,
+    path: "/v1/collections/{collection}",
+    tag: "collections",
+    summary: "Define a collection (operator). Body: {\"description\": string}.",
+    auth: Auth::Operator,
+    params: &[COLLECTION],
+    request: Some(JSON),
+    success: (201, JSON),
+    errors: &[400, 401, 403, 409, 422],
+};
+
+/// `POST /v1/tokens`.
+pub const TOKEN_ISSUE: Endpoint = Endpoint {
+    id: "issueToken",
+    method: Method::Post,
+    path: "/v1/tokens",
+    tag: "tokens",
+    summary: "Issue a write token scoped to collections (operator). The secret is in this answer only.",
+    auth: Auth::Operator,
+    params: &[],
+    request: Some(JSON),
+    success: (201, JSON),
+    errors: &[400, 401, 403, 404, 422],
+};
+
+/// `GET /v1/tokens`.
+pub const TOKEN_LIST: Endpoint = Endpoint {
+    id: "listTokens",
+    method: Method::Get,
+    path: "/v1/tokens",
+    tag: "tokens",
+    summary: "Issued tokens, without secrets (operator).",
+    auth: Auth::Operator,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[401, 403],
+};
+
+/// `DELETE /v1/tokens/{id}`.
+pub const TOKEN_REVOKE: Endpoint = Endpoint {
+    id: "revokeToken",
+    method: Method::Delete,
+    path: "/v1/tokens/{id}",
+    tag: "tokens",
+    summary: "Revoke a token (operator).",
+    auth: Auth::Operator,
+    params: &[path("id", "Token id from issue or list.")],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404],
+};
+
+/// `GET /checkpoint`.
+pub const CHECKPOINT: Endpoint = Endpoint {
+    id: "getCheckpoint",
+    method: Method::Get,
+    path: "/checkpoint",
+    tag: "ledger",
+    summary: "The newest signed checkpoint (C2SP tlog-checkpoint signed note).",
+    auth: Auth::Public,
+    params: &[],
+    request: None,
+    success: (200, TEXT),
+    errors: &[],
+};
+
+/// `GET /v1/log/verifier-key`.
+pub const VERIFIER_KEY: Endpoint = Endpoint {
+    id: "getVerifierKey",
+    method: Method::Get,
+    path: "/v1/log/verifier-key",
+    tag: "ledger",
+    summary: "The ledger's C2SP verifier key text.",
+    auth: Auth::Public,
+    params: &[],
+    request: None,
+    success: (200, TEXT),
+    errors: &[],
+};
+
+/// `GET /v1/log/entries`.
+pub const LOG_ENTRIES: Endpoint = Endpoint {
+    id: "getLogEntries",
+    method: Method::Get,
+    path: "/v1/log/entries",
+    tag: "ledger",
+    summary: "Ledger entries from `start`: exact leaf bytes (base64), leaf hash and index.",
+    auth: Auth::Public,
+    params: &[
+        query("start", "integer", "First index (default 0); at most the tree size."),
+        query("limit", "integer", "Entries to return, 1-1000 (default 100)."),
+    ],
+    request: None,
+    success: (200, JSON),
+    errors: &[400],
+};
+
+/// `GET /v1/log/proof/inclusion`.
+pub const PROOF_INCLUSION: Endpoint = Endpoint {
+    id: "getInclusionProof",
+    method: Method::Get,
+    path: "/v1/log/proof/inclusion",
+    tag: "ledger",
+    summary: "RFC 9162 inclusion proof of entry `index` in the tree of `tree_size` entries.",
+    auth: Auth::Public,
+    params: &[
+        Param { name: "index", location: In::Query, required: true, kind: "integer", description: "Entry index." },
+        query("tree_size", "integer", "Tree size (default: newest checkpoint); at most the newest checkpoint's size."),
+    ],
+    request: None,
+    success: (200, JSON),
+    errors: &[400],
+};
+
+/// `GET /v1/log/proof/consistency`.
+pub const PROOF_CONSISTENCY: Endpoint = Endpoint {
+    id: "getConsistencyProof",
+    method: Method::Get,
+    path: "/v1/log/proof/consistency",
+    tag: "ledger",
+    summary: "RFC 9162 consistency proof between tree sizes `from` and `to`.",
+    auth: Auth::Public,
+    params: &[
+        Param { name: "from", location: In::Query, required: true, kind: "integer", description: "Older tree size." },
+        query("to", "integer", "Newer tree size (default: newest checkpoint)."),
+    ],
+    request: None,
+    success: (200, JSON),
+    errors: &[400],
+};
+
+/// `GET /healthz`.
+pub const HEALTH: Endpoint = Endpoint {
+    id: "health",
+    method: Method::Get,
+    path: "/healthz",
+    tag: "node",
+    summary: "Liveness, with the node id, origin and tree size.",
+    auth: Auth::Public,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[],
+};
+
+/// `GET /openapi.json`.
+pub const OPENAPI: Endpoint = Endpoint {
+    id: "openapi",
+    method: Method::Get,
+    path: "/openapi.json",
+    tag: "node",
+    summary: "This OpenAPI 3.1 document.",
+    auth: Auth::Public,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[],
+};
+
+/// Every endpoint, in documentation order.
+pub const ALL: &[&Endpoint] = &[
+    &RECORD_PUT,
+    &RECORD_GET,
+    &RECORD_DELETE,
+    &RECORD_RECEIPT,
+    &RECORD_LIST,
+    &COLLECTION_LIST,
+    &COLLECTION_PUT,
+    &TOKEN_ISSUE,
+    &TOKEN_LIST,
+    &TOKEN_REVOKE,
+    &CHECKPOINT,
+    &VERIFIER_KEY,
+    &LOG_ENTRIES,
+    &PROOF_INCLUSION,
+    &PROOF_CONSISTENCY,
+    &HEALTH,
+    &OPENAPI,
+];
+
+/// The OpenAPI 3.1 document for `endpoints`, served at `/openapi.json`.
+#[must_use]
+pub fn openapi(endpoints: &[&Endpoint], server_url: &str) -> Value {
+    let mut paths = Map::new();
+    for ep in endpoints {
+        let params: Vec<Value> = ep
+            .params
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "in": match p.location { In::Path => "path", In::Query => "query" },
+                    "required": p.required,
+                    "description": p.description,
+                    "schema": {"type": p.kind},
+                })
+            })
+            .collect();
+        let mut responses = Map::new();
+        responses.insert(
+            ep.success.0.to_string(),
+            json!({"description": "Success", "content": {ep.success.1: {}}}),
+        );
+        for status in ep.errors {
+            responses.insert(
+                status.to_string(),
+                json!({"$ref": "#/components/responses/Problem"}),
+            );
+        }
+        let mut op = json!({
+            "operationId": ep.id,
+            "tags": [ep.tag],
+            "summary": ep.summary,
+            "parameters": params,
+            "responses": responses,
+        });
+        if let Some(media) = ep.request {
+            op["requestBody"] = json!({"required": true, "content": {media: {}}});
+        }
+        match ep.auth {
+            Auth::Public => op["security"] = json!([]),
+            Auth::CollectionToken | Auth::Operator => op["security"] = json!([{"bearer": []}]),
+        }
+        if ep.auth == Auth::Operator {
+            op["x-treaty-operator-only"] = json!(true);
+        }
+        let entry = paths
+            .entry(ep.path.to_owned())
+            .or_insert_with(|| json!({}));
+        entry[ep.method.lower()] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Treaty node API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "A sovereign registry's ledger, records and federation API. Every error is RFC 9457 problem+json with a stable `code`.",
+        },
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Problem": {
+                "description": "RFC 9457 problem details",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }},
+            "schemas": {"Problem": {
+                "type": "object",
+                "required": ["type", "title", "status", "detail", "code"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "code": {"type": "string", "description": "Stable machine-readable error code."},
+                },
+            }},
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_fill_and_escape_params() {
+        assert_eq!(
+            RECORD_PUT.url("http://h:1/", &["agent-card", "a b/c"]),
+            "http://h:1/v1/records/agent-card/a%20b%2Fc"
+        );
+        assert_eq!(CHECKPOINT.url("http://h", &[]), "http://h/checkpoint");
+    }
+
+    #[test]
+    fn ids_are_unique_and_paths_documented() {
+        let mut ids: Vec<_> = ALL.iter().map(|e| e.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), ALL.len());
+        let doc = openapi(ALL, "http://x");
+        for ep in ALL {
+            assert!(doc["paths"][ep.path][ep.method.lower()].is_object(), "{}", ep.id);
+            for p in ep.params.iter().filter(|p| p.location == In::Path) {
+                assert!(ep.path.contains(&format!("{{{}}}", p.name)), "{}", ep.id);
+            }
+        }
+    }
+}

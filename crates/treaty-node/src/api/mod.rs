@@ -1,0 +1,378 @@
+//! The HTTP API: shared state, the router built from [`endpoints`], extractors that turn
+//! every malformed request into problem+json, and bearer-token authorization.
+
+pub mod endpoints;
+mod admin;
+mod log;
+pub mod problem;
+mod records;
+
+use crate::clock::Clock;
+use crate::sequencer::{HeadCell, LedgerHead, SequencerHandle};
+use axum::extract::{FromRequestParts, Request};
+use axum::handler::Handler;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use endpoints::{Endpoint, Method};
+use problem::Problem;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use treaty_store::{Reader, StoreError, TokenRow, Writer};
+use treaty_types::CollectionName;
+
+/// A live (not revoked) token, as held in memory.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    /// Token id.
+    pub id: String,
+    /// Collections it may write; `None` for the operator.
+    pub collections: Option<Vec<String>>,
+}
+
+/// Live tokens by SHA-256 of the secret. Rebuilt from the database after each change.
+#[derive(Debug, Default)]
+pub struct TokenTable {
+    by_hash: HashMap<[u8; 32], TokenGrant>,
+}
+
+impl TokenTable {
+    /// Builds the table from stored rows, dropping revoked tokens.
+    #[must_use]
+    pub fn from_rows(rows: &[TokenRow]) -> Self {
+        let by_hash = rows
+            .iter()
+            .filter(|t| t.revoked_ms.is_none())
+            .map(|t| {
+                (
+                    t.hash,
+                    TokenGrant {
+                        id: t.id.clone(),
+                        collections: t.collections.clone(),
+                    },
+                )
+            })
+            .collect();
+        Self { by_hash }
+    }
+}
+
+/// A pool of read-only connections, used from blocking tasks.
+#[derive(Debug)]
+pub struct ReadPool {
+    conns: Vec<Mutex<Reader>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+/// Read connections per node: enough for both cores plus blocking headroom.
+pub const READ_CONNECTIONS: usize = 8;
+
+impl ReadPool {
+    /// Opens `n` read connections.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn open(path: &std::path::Path, n: usize) -> Result<Self, StoreError> {
+        let conns = (0..n.max(1))
+            .map(|_| Reader::open(path).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            conns,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    fn acquire(&self) -> MutexGuard<'_, Reader> {
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..self.conns.len() {
+            if let Ok(g) = self.conns[(start + i) % self.conns.len()].try_lock() {
+                return g;
+            }
+        }
+        let m = &self.conns[start % self.conns.len()];
+        // A poisoned reader only means a panic elsewhere mid-read; the connection is fine.
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` with a read connection on the blocking pool.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or an internal problem if the task fails.
+    pub async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, Problem>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Reader) -> Result<T, Problem> + Send + 'static,
+    {
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || f(&pool.acquire()))
+            .await
+            .map_err(Problem::internal)?
+    }
+}
+
+/// Everything handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Node id (UUID).
+    pub node_id: Arc<str>,
+    /// Ledger origin.
+    pub origin: Arc<str>,
+    /// Public base URL.
+    pub public_url: Arc<str>,
+    /// C2SP verifier key text of the ledger key.
+    pub verifier_key: Arc<str>,
+    /// Newest checkpoint.
+    pub head: HeadCell,
+    /// Queue into the sequencer.
+    pub sequencer: SequencerHandle,
+    /// Read connections.
+    pub readers: Arc<ReadPool>,
+    /// Connection for operator actions (collections, tokens).
+    pub admin: Arc<Mutex<Writer>>,
+    /// Live tokens.
+    pub tokens: Arc<RwLock<TokenTable>>,
+    /// Known collections, built-in and operator-defined.
+    pub collections: Arc<RwLock<BTreeMap<String, String>>>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// The newest published checkpoint.
+    #[must_use]
+    pub fn head(&self) -> Arc<LedgerHead> {
+        self.head
+            .read()
+            .map(|h| h.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Resolves a collection name that must exist.
+    ///
+    /// # Errors
+    /// 400 for a malformed name, 404 for an unknown one.
+    pub fn collection(&self, name: &str) -> Result<CollectionName, Problem> {
+        let parsed = CollectionName::parse(name)?;
+        let known = self
+            .collections
+            .read()
+            .map(|c| c.contains_key(name))
+            .unwrap_or(false);
+        if known {
+            Ok(parsed)
+        } else {
+            Err(Problem::not_found(
+                "unknown_collection",
+                format!("no collection named {name:?}; GET /v1/collections lists them"),
+            ))
+        }
+    }
+
+    /// Checks the bearer token: it must be live, and allowed to write `collection` (or, with
+    /// `None`, be the operator's).
+    ///
+    /// # Errors
+    /// 401 for a missing or unknown token, 403 for one without the needed scope.
+    pub fn authorize(&self, headers: &HeaderMap, collection: Option<&str>) -> Result<TokenGrant, Problem> {
+        let unauthorized = |code, detail: &str| {
+            Problem::new(StatusCode::UNAUTHORIZED, code, detail)
+                .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"treaty\"")
+        };
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(unauthorized("token_missing", "this action needs `Authorization: Bearer <token>`"));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| unauthorized("token_malformed", "use `Authorization: Bearer <token>`"))?;
+        let hash = crate::identity::token_hash(token);
+        let grant = self
+            .tokens
+            .read()
+            .ok()
+            .and_then(|t| t.by_hash.get(&hash).cloned())
+            .ok_or_else(|| unauthorized("token_invalid", "the token is unknown or revoked"))?;
+        match (&grant.collections, collection) {
+            (None, _) => Ok(grant),
+            (Some(allowed), Some(c)) if allowed.iter().any(|a| a == c) => Ok(grant),
+            (Some(_), Some(c)) => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "token_scope",
+                format!("this token may not write collection {c:?}"),
+            )),
+            (Some(_), None) => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "operator_only",
+                "this action needs the operator's token",
+            )),
+        }
+    }
+
+    /// Reloads tokens from the database after a change.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn reload_tokens(&self, rows: &[TokenRow]) {
+        if let Ok(mut t) = self.tokens.write() {
+            *t = TokenTable::from_rows(rows);
+        }
+    }
+}
+
+/// Router under construction, remembering which endpoints it mounted.
+#[derive(Debug)]
+pub struct Api {
+    router: Router<AppState>,
+    mounted: Vec<&'static Endpoint>,
+}
+
+impl Api {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            mounted: Vec::new(),
+        }
+    }
+
+    /// Mounts `handler` on `ep`.
+    fn add<H, T>(mut self, ep: &'static Endpoint, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = match ep.method {
+            Method::Get => MethodFilter::GET,
+            Method::Put => MethodFilter::PUT,
+            Method::Post => MethodFilter::POST,
+            Method::Delete => MethodFilter::DELETE,
+        };
+        self.router = self.router.route(ep.path, on(filter, handler));
+        self.mounted.push(ep);
+        self
+    }
+}
+
+/// Builds the router with every endpoint, fallbacks and limits.
+pub fn router(state: AppState) -> Router {
+    let api = Api::new()
+        .add(&endpoints::RECORD_PUT, records::put)
+        .add(&endpoints::RECORD_GET, records::get)
+        .add(&endpoints::RECORD_DELETE, records::delete)
+        .add(&endpoints::RECORD_RECEIPT, records::receipt)
+        .add(&endpoints::RECORD_LIST, records::list)
+        .add(&endpoints::COLLECTION_LIST, admin::list_collections)
+        .add(&endpoints::COLLECTION_PUT, admin::put_collection)
+        .add(&endpoints::TOKEN_ISSUE, admin::issue_token)
+        .add(&endpoints::TOKEN_LIST, admin::list_tokens)
+        .add(&endpoints::TOKEN_REVOKE, admin::revoke_token)
+        .add(&endpoints::CHECKPOINT, log::checkpoint)
+        .add(&endpoints::VERIFIER_KEY, log::verifier_key)
+        .add(&endpoints::LOG_ENTRIES, log::entries)
+        .add(&endpoints::PROOF_INCLUSION, log::inclusion)
+        .add(&endpoints::PROOF_CONSISTENCY, log::consistency)
+        .add(&endpoints::HEALTH, admin::health)
+        .add(&endpoints::OPENAPI, admin::openapi);
+    debug_assert_eq!(api.mounted.len(), endpoints::ALL.len(), "every endpoint is mounted");
+    api.router
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            treaty_types::limits::REQUEST_BODY_BYTES_MAX,
+        ))
+        .with_state(state)
+}
+
+async fn fallback(req: Request) -> Problem {
+    Problem::not_found("no_such_endpoint", format!("no endpoint at {}; see /openapi.json", req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+/// Query-string extractor whose failures are problem+json.
+#[derive(Debug)]
+pub struct Q<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Q<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded_from_str(query)
+            .map(Q)
+            .map_err(|e| Problem::bad_request("invalid_query", format!("query string: {e}")))
+    }
+}
+
+fn serde_urlencoded_from_str<T: DeserializeOwned>(q: &str) -> Result<T, String> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{q}").parse().map_err(|e: axum::http::uri::InvalidUri| e.to_string())?,
+    )
+    .map(|axum::extract::Query(v)| v)
+    .map_err(|e| e.body_text())
+}
+
+/// Path extractor whose failures are problem+json.
+#[derive(Debug)]
+pub struct P<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for P<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| P(v))
+            .map_err(|e| Problem::bad_request("invalid_path", e.body_text()))
+    }
+}
+
+/// Reads a JSON request body with the node's limits; every failure is problem+json.
+///
+/// # Errors
+/// 413 past the body limit, 415 for another media type, 400 for malformed JSON.
+pub async fn json_body(req: Request) -> Result<serde_json::Value, Problem> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| {
+            let media = v.split(';').next().unwrap_or_default().trim();
+            media.eq_ignore_ascii_case("application/json")
+        });
+    if !is_json {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ));
+    }
+    let limit = treaty_types::limits::REQUEST_BODY_BYTES_MAX;
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request bodies are limited to {limit} bytes"),
+            )
+        })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Problem::bad_request("invalid_json", format!("body is not valid JSON: {e}")))
+}
+
+/// Encodes a hash for JSON answers: standard base64, as in checkpoints and proofs.
+#[must_use]
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

@@ -1,0 +1,290 @@
+//! Node configuration: defaults, then the TOML file, then environment, then flags.
+//!
+//! The binary's argument parser resolves flags and environment variables (flags win), and
+//! hands the result here as [`Overrides`]; whatever they leave unset comes from the file,
+//! and whatever the file leaves unset from the defaults.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use treaty_types::limits::{
+    BATCH_ENTRIES_DEFAULT, BATCH_ENTRIES_MAX, BATCH_WAIT_MS_DEFAULT, BATCH_WAIT_MS_MAX,
+};
+
+/// Where the node keeps its state when nothing else is configured.
+pub const DEFAULT_DATA_DIR: &str = "./treaty-data";
+/// Where the node listens when nothing else is configured.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The configuration file's name inside the data directory.
+pub const CONFIG_FILE_NAME: &str = "treaty.toml";
+
+/// Configuration errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("parsing {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The setting.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What flags and environment variables set (each `None` when neither did).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data-dir` / `TREATY_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--config` / `TREATY_CONFIG`: a TOML file (default `<data dir>/treaty.toml`).
+    pub config_file: Option<PathBuf>,
+    /// `--listen` / `TREATY_LISTEN`.
+    pub listen: Option<String>,
+    /// `--public-url` / `TREATY_PUBLIC_URL`.
+    pub public_url: Option<String>,
+    /// `TREATY_BATCH_MAX_ENTRIES`.
+    pub batch_max_entries: Option<usize>,
+    /// `TREATY_BATCH_MAX_WAIT_MS`.
+    pub batch_max_wait_ms: Option<u64>,
+}
+
+/// The TOML file's shape. Every field is optional.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Listen address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Public base URL; the ledger origin derives from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Sequencer settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequencer: Option<SequencerFile>,
+}
+
+/// `[sequencer]` in the TOML file.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequencerFile {
+    /// Entries per batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_max_entries: Option<usize>,
+    /// Longest wait for a batch to fill, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_max_wait_ms: Option<u64>,
+}
+
+/// The resolved configuration of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory holding the database, keys and config file.
+    pub data_dir: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Public base URL, if configured; otherwise derived from the bound address.
+    pub public_url: Option<String>,
+    /// Entries per sequencer batch.
+    pub batch_max_entries: usize,
+    /// Longest a write waits for its batch to close, in milliseconds.
+    pub batch_max_wait_ms: u64,
+}
+
+impl Config {
+    /// Resolves the configuration: flags and environment in `o`, then the file, then defaults.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file, or invalid values.
+    pub fn resolve(o: &Overrides) -> Result<Self, ConfigError> {
+        let data_dir = o
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let file_path = o
+            .config_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join(CONFIG_FILE_NAME));
+        // An explicitly named file must exist; the default one is optional.
+        let file = if o.config_file.is_some() || file_path.exists() {
+            read_file(&file_path)?
+        } else {
+            FileConfig::default()
+        };
+        let seq = file.sequencer.clone().unwrap_or_default();
+        let listen_text = o
+            .listen
+            .clone()
+            .or(file.listen.clone())
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse().map_err(|e| ConfigError::Invalid {
+            field: "listen",
+            reason: format!("{listen_text:?}: {e}"),
+        })?;
+        let public_url = o.public_url.clone().or(file.public_url.clone());
+        if let Some(url) = &public_url {
+            origin_from_public_url(url)?;
+        }
+        let batch_max_entries = o
+            .batch_max_entries
+            .or(seq.batch_max_entries)
+            .unwrap_or(BATCH_ENTRIES_DEFAULT);
+        if !(1..=BATCH_ENTRIES_MAX).contains(&batch_max_entries) {
+            return Err(ConfigError::Invalid {
+                field: "batch_max_entries",
+                reason: format!("{batch_max_entries} is not within 1..={BATCH_ENTRIES_MAX}"),
+            });
+        }
+        let batch_max_wait_ms = o
+            .batch_max_wait_ms
+            .or(seq.batch_max_wait_ms)
+            .unwrap_or(BATCH_WAIT_MS_DEFAULT);
+        if batch_max_wait_ms > BATCH_WAIT_MS_MAX {
+            return Err(ConfigError::Invalid {
+                field: "batch_max_wait_ms",
+                reason: format!("{batch_max_wait_ms} is above {BATCH_WAIT_MS_MAX}"),
+            });
+        }
+        Ok(Self {
+            data_dir,
+            listen,
+            public_url,
+            batch_max_entries,
+            batch_max_wait_ms,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes a config file (used by `treaty init`), never overwriting an existing one.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_file_if_absent(path: &Path, file: &FileConfig) -> std::io::Result<bool> {
+    if path.exists() {
+        return Ok(false);
+    }
+    let text = toml::to_string(file).map_err(std::io::Error::other)?;
+    std::fs::write(path, format!("# Treaty node configuration. Flags and TREATY_* environment variables override it.\n{text}"))?;
+    Ok(true)
+}
+
+/// The C2SP origin for a public URL: the URL without scheme or trailing slash, e.g.
+/// `https://registry.example.com/treaty/` gives `registry.example.com/treaty`.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] for anything but an absolute http(s) URL without query,
+/// fragment, user info, spaces or `+`.
+pub fn origin_from_public_url(url: &str) -> Result<String, ConfigError> {
+    let bad = |reason: &str| ConfigError::Invalid {
+        field: "public_url",
+        reason: format!("{url:?}: {reason}"),
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| bad("must start with http:// or https://"))?;
+    let origin = rest.trim_end_matches('/');
+    if origin.is_empty() {
+        return Err(bad("has no host"));
+    }
+    if origin.contains(['?', '#', '@', ' ', '+', '\n', '\t']) {
+        return Err(bad("must not contain a query, fragment, user info, spaces or '+'"));
+    }
+    if !origin.is_ascii() || origin.chars().any(|c| c.is_ascii_control()) {
+        return Err(bad("must be printable ASCII"));
+    }
+    Ok(origin.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin_from_public_url("https://r.example.com/treaty/").expect("ok"),
+            "r.example.com/treaty"
+        );
+        assert_eq!(origin_from_public_url("http://127.0.0.1:8080").expect("ok"), "127.0.0.1:8080");
+        for bad in ["ftp://x", "https://", "https://a b", "https://a+b", "https://x?y=1", "r.example"] {
+            assert!(origin_from_public_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn precedence_is_flags_then_file_then_defaults() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE_NAME),
+            "listen = \"127.0.0.1:9999\"\npublic_url = \"https://file.example\"\n[sequencer]\nbatch_max_wait_ms = 7\n",
+        )
+        .expect("write");
+        let base = Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(&base).expect("resolve");
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.public_url.as_deref(), Some("https://file.example"));
+        assert_eq!(c.batch_max_wait_ms, 7);
+        assert_eq!(c.batch_max_entries, BATCH_ENTRIES_DEFAULT);
+        let c = Config::resolve(&Overrides {
+            listen: Some("127.0.0.1:1".into()),
+            public_url: Some("https://flag.example".into()),
+            ..base.clone()
+        })
+        .expect("resolve");
+        assert_eq!(c.listen.port(), 1);
+        assert_eq!(c.public_url.as_deref(), Some("https://flag.example"));
+        let empty = tempfile::tempdir().expect("tmp");
+        let c = Config::resolve(&Overrides {
+            data_dir: Some(empty.path().to_owned()),
+            ..Overrides::default()
+        })
+        .expect("resolve");
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.batch_max_wait_ms, BATCH_WAIT_MS_DEFAULT);
+    }
+
+    #[test]
+    fn bad_files_and_values_are_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join(CONFIG_FILE_NAME), "lisen = 1\n").expect("write");
+        let o = Overrides { data_dir: Some(dir.path().to_owned()), ..Overrides::default() };
+        assert!(matches!(Config::resolve(&o), Err(ConfigError::Parse { .. })));
+        let o = Overrides {
+            data_dir: Some(tempfile::tempdir().expect("tmp").path().to_owned()),
+            batch_max_entries: Some(0),
+            ..Overrides::default()
+        };
+        assert!(matches!(Config::resolve(&o), Err(ConfigError::Invalid { .. })));
+    }
+}
