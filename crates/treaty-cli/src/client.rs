@@ -1,8 +1,8 @@
 //! HTTP client for the node's API, built on the shared endpoint definitions.
 
 use crate::ClientArgs;
-use anyhow::{bail, Context as _, Result};
-use serde_json::{json, Value};
+use anyhow::{Context as _, Result, bail};
+use serde_json::{Value, json};
 use std::time::Duration;
 use treaty_node::api::endpoints::{self as ep, Endpoint};
 
@@ -29,7 +29,13 @@ impl Client {
         })
     }
 
-    async fn send(&self, endpoint: &Endpoint, params: &[&str], query: &[(&str, String)], body: Option<&Value>) -> Result<reqwest::Response> {
+    async fn send(
+        &self,
+        endpoint: &Endpoint,
+        params: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response> {
         let url = endpoint.url(&self.base, params);
         let method = match endpoint.method {
             ep::Method::Get => reqwest::Method::GET,
@@ -40,7 +46,10 @@ impl Client {
         let mut req = self.http.request(method, &url).query(query);
         if endpoint.auth != ep::Auth::Public {
             let Some(token) = &self.token else {
-                bail!("{} needs a token: pass --token or set TREATY_TOKEN", endpoint.id);
+                bail!(
+                    "{} needs a token: pass --token or set TREATY_TOKEN",
+                    endpoint.id
+                );
             };
             req = req.bearer_auth(token);
         }
@@ -64,7 +73,13 @@ impl Client {
         }
     }
 
-    async fn json(&self, endpoint: &Endpoint, params: &[&str], query: &[(&str, String)], body: Option<&Value>) -> Result<Value> {
+    async fn json(
+        &self,
+        endpoint: &Endpoint,
+        params: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value> {
         let resp = self.send(endpoint, params, query, body).await?;
         resp.json().await.context("reading JSON answer")
     }
@@ -75,18 +90,27 @@ impl Client {
     }
 
     pub(crate) async fn put(&self, collection: &str, key: &str, body: &Value) -> Result<Value> {
-        self.json(&ep::RECORD_PUT, &[collection, key], &[], Some(body)).await
+        self.json(&ep::RECORD_PUT, &[collection, key], &[], Some(body))
+            .await
     }
 
     pub(crate) async fn get(&self, collection: &str, key: &str) -> Result<Value> {
-        self.json(&ep::RECORD_GET, &[collection, key], &[], None).await
+        self.json(&ep::RECORD_GET, &[collection, key], &[], None)
+            .await
     }
 
     pub(crate) async fn delete(&self, collection: &str, key: &str) -> Result<Value> {
-        self.json(&ep::RECORD_DELETE, &[collection, key], &[], None).await
+        self.json(&ep::RECORD_DELETE, &[collection, key], &[], None)
+            .await
     }
 
-    pub(crate) async fn list(&self, collection: &str, cursor: Option<&str>, limit: u32, updated_since: Option<u64>) -> Result<Value> {
+    pub(crate) async fn list(
+        &self,
+        collection: &str,
+        cursor: Option<&str>,
+        limit: u32,
+        updated_since: Option<u64>,
+    ) -> Result<Value> {
         let mut q = vec![("limit", limit.to_string())];
         if let Some(c) = cursor {
             q.push(("cursor", c.to_owned()));
@@ -106,7 +130,13 @@ impl Client {
     }
 
     pub(crate) async fn create_collection(&self, name: &str, description: &str) -> Result<Value> {
-        self.json(&ep::COLLECTION_PUT, &[name], &[], Some(&json!({"description": description}))).await
+        self.json(
+            &ep::COLLECTION_PUT,
+            &[name],
+            &[],
+            Some(&json!({"description": description})),
+        )
+        .await
     }
 
     pub(crate) async fn collections(&self) -> Result<Value> {
@@ -114,7 +144,13 @@ impl Client {
     }
 
     pub(crate) async fn issue_token(&self, name: &str, collections: &[String]) -> Result<Value> {
-        self.json(&ep::TOKEN_ISSUE, &[], &[], Some(&json!({"name": name, "collections": collections}))).await
+        self.json(
+            &ep::TOKEN_ISSUE,
+            &[],
+            &[],
+            Some(&json!({"name": name, "collections": collections})),
+        )
+        .await
     }
 
     pub(crate) async fn tokens(&self) -> Result<Value> {

@@ -12,11 +12,15 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use treaty_node::config::{Config, Overrides};
 use treaty_node::Node;
+use treaty_node::config::{Config, Overrides};
 
 #[derive(Debug, Parser)]
-#[command(name = "treaty", version, about = "Federation layer for sovereign registries")]
+#[command(
+    name = "treaty",
+    version,
+    about = "Federation layer for sovereign registries"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -207,7 +211,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting runtime: {e}");
@@ -240,7 +247,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn admin_token_env() -> Option<String> {
-    std::env::var("TREATY_ADMIN_TOKEN").ok().filter(|t| !t.is_empty())
+    std::env::var("TREATY_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
 }
 
 fn init(args: &NodeArgs) -> Result<ExitCode> {
@@ -255,7 +264,11 @@ fn init(args: &NodeArgs) -> Result<ExitCode> {
     let id = &report.identity;
     println!(
         "{} {}",
-        if report.created { "initialized" } else { "already initialized" },
+        if report.created {
+            "initialized"
+        } else {
+            "already initialized"
+        },
         config.data_dir.display()
     );
     println!("origin:       {}", id.origin);
@@ -283,7 +296,11 @@ async fn serve(args: &NodeArgs) -> Result<ExitCode> {
         eprintln!("operator token (shown once; only its hash is stored): {token}");
     }
     // One machine-readable line on stdout: scripts and tests wait for it.
-    println!("treaty listening on http://{bound} public_url={} origin={}", node.public_url(), node.origin());
+    println!(
+        "treaty listening on http://{bound} public_url={} origin={}",
+        node.public_url(),
+        node.origin()
+    );
     tracing::info!(listen = %bound, public_url = node.public_url(), origin = node.origin(), "serving");
     node.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
@@ -293,7 +310,7 @@ async fn serve(args: &NodeArgs) -> Result<ExitCode> {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
@@ -318,7 +335,13 @@ fn print_json(v: &serde_json::Value) {
 
 async fn record(cmd: RecordCmd) -> Result<ExitCode> {
     match cmd {
-        RecordCmd::Put { client, collection, key, data, file } => {
+        RecordCmd::Put {
+            client,
+            collection,
+            key,
+            data,
+            file,
+        } => {
             let body = match (data, file) {
                 (Some(d), _) => d,
                 (None, Some(f)) if f.as_os_str() != "-" => std::fs::read_to_string(&f)
@@ -327,20 +350,44 @@ async fn record(cmd: RecordCmd) -> Result<ExitCode> {
             };
             let body: serde_json::Value =
                 serde_json::from_str(&body).context("the body is not valid JSON")?;
-            print_json(&client::Client::new(&client)?.put(&collection, &key, &body).await?);
+            print_json(
+                &client::Client::new(&client)?
+                    .put(&collection, &key, &body)
+                    .await?,
+            );
         }
-        RecordCmd::Get { client, collection, key } => {
+        RecordCmd::Get {
+            client,
+            collection,
+            key,
+        } => {
             print_json(&client::Client::new(&client)?.get(&collection, &key).await?);
         }
-        RecordCmd::Delete { client, collection, key } => {
-            print_json(&client::Client::new(&client)?.delete(&collection, &key).await?);
+        RecordCmd::Delete {
+            client,
+            collection,
+            key,
+        } => {
+            print_json(
+                &client::Client::new(&client)?
+                    .delete(&collection, &key)
+                    .await?,
+            );
         }
-        RecordCmd::List { client, collection, limit, updated_since, max } => {
+        RecordCmd::List {
+            client,
+            collection,
+            limit,
+            updated_since,
+            max,
+        } => {
             let c = client::Client::new(&client)?;
             let mut cursor: Option<String> = None;
             let mut shown = 0usize;
             loop {
-                let page = c.list(&collection, cursor.as_deref(), limit, updated_since).await?;
+                let page = c
+                    .list(&collection, cursor.as_deref(), limit, updated_since)
+                    .await?;
                 for r in page["records"].as_array().into_iter().flatten() {
                     if max.is_some_and(|m| shown >= m) {
                         return Ok(ExitCode::SUCCESS);
@@ -355,8 +402,17 @@ async fn record(cmd: RecordCmd) -> Result<ExitCode> {
                 }
             }
         }
-        RecordCmd::Receipt { client, collection, key } => {
-            print!("{}", client::Client::new(&client)?.receipt(&collection, &key).await?);
+        RecordCmd::Receipt {
+            client,
+            collection,
+            key,
+        } => {
+            print!(
+                "{}",
+                client::Client::new(&client)?
+                    .receipt(&collection, &key)
+                    .await?
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -364,8 +420,16 @@ async fn record(cmd: RecordCmd) -> Result<ExitCode> {
 
 async fn collection(cmd: CollectionCmd) -> Result<ExitCode> {
     match cmd {
-        CollectionCmd::Create { client, name, description } => {
-            print_json(&client::Client::new(&client)?.create_collection(&name, &description).await?);
+        CollectionCmd::Create {
+            client,
+            name,
+            description,
+        } => {
+            print_json(
+                &client::Client::new(&client)?
+                    .create_collection(&name, &description)
+                    .await?,
+            );
         }
         CollectionCmd::List { client } => {
             print_json(&client::Client::new(&client)?.collections().await?);
@@ -376,8 +440,16 @@ async fn collection(cmd: CollectionCmd) -> Result<ExitCode> {
 
 async fn token(cmd: TokenCmd) -> Result<ExitCode> {
     match cmd {
-        TokenCmd::Issue { client, name, collections } => {
-            print_json(&client::Client::new(&client)?.issue_token(&name, &collections).await?);
+        TokenCmd::Issue {
+            client,
+            name,
+            collections,
+        } => {
+            print_json(
+                &client::Client::new(&client)?
+                    .issue_token(&name, &collections)
+                    .await?,
+            );
         }
         TokenCmd::List { client } => print_json(&client::Client::new(&client)?.tokens().await?),
         TokenCmd::Revoke { client, id } => {

@@ -44,7 +44,8 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
 
 fn check(args: &VerifyArgs) -> Result<String, String> {
     let key_text = if std::path::Path::new(&args.key).is_file() {
-        String::from_utf8(read(&PathBuf::from(&args.key))?).map_err(|_| "key file is not UTF-8".to_owned())?
+        String::from_utf8(read(&PathBuf::from(&args.key))?)
+            .map_err(|_| "key file is not UTF-8".to_owned())?
     } else {
         args.key.clone()
     };
@@ -73,10 +74,15 @@ fn record_entry(bytes: &[u8]) -> Result<(Vec<u8>, String), String> {
         serde_json::from_slice(bytes).map_err(|e| format!("record is not JSON: {e}"))?;
     let field = |name: &str| v.get(name).ok_or_else(|| format!("record has no {name:?}"));
     let s = |name: &str| -> Result<String, String> {
-        field(name)?.as_str().map(str::to_owned).ok_or_else(|| format!("record {name:?} is not a string"))
+        field(name)?
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("record {name:?} is not a string"))
     };
     let n = |name: &str| -> Result<u64, String> {
-        field(name)?.as_u64().ok_or_else(|| format!("record {name:?} is not an integer"))
+        field(name)?
+            .as_u64()
+            .ok_or_else(|| format!("record {name:?} is not an integer"))
     };
     let collection = CollectionName::parse(&s("collection")?).map_err(|e| e.to_string())?;
     let key = RecordKey::parse(&s("key")?).map_err(|e| e.to_string())?;

@@ -5,7 +5,7 @@
 //! root, which is how the sequencer extends the ledger without reading stored hashes and
 //! how a follower checks a peer's entries against a signed checkpoint.
 
-use crate::{node_hash, stored_hash_index, Hash, HashReader, MerkleError};
+use crate::{Hash, HashReader, MerkleError, node_hash, stored_hash_index};
 
 /// The right edge of a Merkle tree.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,8 +101,8 @@ impl CompactRange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{leaves, naive_root};
     use crate::MemoryHashStore;
+    use crate::tests::{leaves, naive_root};
 
     #[test]
     fn root_matches_definition_for_every_small_size() {

@@ -20,10 +20,10 @@ mod store;
 
 pub use compact::CompactRange;
 pub use proof::{
-    consistency_proof, inclusion_proof, root_at, verify_consistency, verify_inclusion,
-    MAX_PROOF_HASHES,
+    MAX_PROOF_HASHES, consistency_proof, inclusion_proof, root_at, verify_consistency,
+    verify_inclusion,
 };
-pub use store::{stored_hash_count, stored_hash_index, HashReader, MemoryHashStore};
+pub use store::{HashReader, MemoryHashStore, stored_hash_count, stored_hash_index};
 
 /// A SHA-256 digest: a leaf hash, an interior node hash or a tree root.
 pub type Hash = [u8; 32];
@@ -130,7 +130,9 @@ mod tests {
     }
 
     pub(crate) fn leaves(n: u64) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect()
+        (0..n)
+            .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
+            .collect()
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! the RFC's recursion splits into at most `log2(hi - lo) + 1` complete subtrees, and only
 //! one range per proof can be incomplete, so a root or proof costs `O(log n)` reads.
 
-use crate::{empty_root, node_hash, stored_hash_index, Hash, HashReader, MerkleError};
+use crate::{Hash, HashReader, MerkleError, empty_root, node_hash, stored_hash_index};
 
 /// The most hashes a proof may carry: a tree of up to 2^64 leaves has depth 64.
 pub const MAX_PROOF_HASHES: usize = 64;
@@ -212,7 +212,11 @@ pub fn verify_consistency(
         } else {
             root1 == root2
         };
-        return if ok { Ok(()) } else { Err(MerkleError::RootMismatch) };
+        return if ok {
+            Ok(())
+        } else {
+            Err(MerkleError::RootMismatch)
+        };
     }
     if proof.is_empty() || proof.len() > MAX_PROOF_HASHES {
         return Err(MerkleError::WrongProofLength {
@@ -262,8 +266,8 @@ pub fn verify_consistency(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{leaves, naive_root};
     use crate::MemoryHashStore;
+    use crate::tests::{leaves, naive_root};
     use std::cell::Cell;
 
     fn store_of(all: &[Hash]) -> MemoryHashStore {
@@ -359,12 +363,20 @@ mod tests {
         for (i, size) in [(0, n), (n - 1, n), (40_000, n), (777, 1000)] {
             counting.reads.set(0);
             inclusion_proof(i, size, &counting).expect("proof");
-            assert!(counting.reads.get() <= 2 * depth, "inclusion read {}", counting.reads.get());
+            assert!(
+                counting.reads.get() <= 2 * depth,
+                "inclusion read {}",
+                counting.reads.get()
+            );
         }
         for (m, size) in [(1, n), (n - 1, n), (40_001, n), (999, 1000)] {
             counting.reads.set(0);
             consistency_proof(m, size, &counting).expect("proof");
-            assert!(counting.reads.get() <= 2 * depth, "consistency read {}", counting.reads.get());
+            assert!(
+                counting.reads.get() <= 2 * depth,
+                "consistency read {}",
+                counting.reads.get()
+            );
         }
         counting.reads.set(0);
         root_at(n - 3, &counting).expect("root");

@@ -9,7 +9,7 @@
 use base64::Engine as _;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use treaty_merkle::{verify_consistency, verify_inclusion, Hash};
+use treaty_merkle::{Hash, verify_consistency, verify_inclusion};
 
 const PARSE_REJECTED_BUT_VALID: &[&str] = &["sizes-are-equal-one-and-proof-is-empty.json"];
 
@@ -75,8 +75,12 @@ fn run<T: for<'de> Deserialize<'de>>(
     let mut failures = Vec::new();
     for path in &files {
         let text = std::fs::read_to_string(path).expect("read vector");
-        let v: T = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let v: T =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         match check(&v) {
             // Parsed: the verdict must match.
             Some(ok) => {
@@ -92,7 +96,12 @@ fn run<T: for<'de> Deserialize<'de>>(
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     files.len()
 }
 

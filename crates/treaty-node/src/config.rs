@@ -191,7 +191,12 @@ pub fn write_file_if_absent(path: &Path, file: &FileConfig) -> std::io::Result<b
         return Ok(false);
     }
     let text = toml::to_string(file).map_err(std::io::Error::other)?;
-    std::fs::write(path, format!("# Treaty node configuration. Flags and TREATY_* environment variables override it.\n{text}"))?;
+    std::fs::write(
+        path,
+        format!(
+            "# Treaty node configuration. Flags and TREATY_* environment variables override it.\n{text}"
+        ),
+    )?;
     Ok(true)
 }
 
@@ -215,7 +220,9 @@ pub fn origin_from_public_url(url: &str) -> Result<String, ConfigError> {
         return Err(bad("has no host"));
     }
     if origin.contains(['?', '#', '@', ' ', '+', '\n', '\t']) {
-        return Err(bad("must not contain a query, fragment, user info, spaces or '+'"));
+        return Err(bad(
+            "must not contain a query, fragment, user info, spaces or '+'",
+        ));
     }
     if !origin.is_ascii() || origin.chars().any(|c| c.is_ascii_control()) {
         return Err(bad("must be printable ASCII"));
@@ -233,8 +240,18 @@ mod tests {
             origin_from_public_url("https://r.example.com/treaty/").expect("ok"),
             "r.example.com/treaty"
         );
-        assert_eq!(origin_from_public_url("http://127.0.0.1:8080").expect("ok"), "127.0.0.1:8080");
-        for bad in ["ftp://x", "https://", "https://a b", "https://a+b", "https://x?y=1", "r.example"] {
+        assert_eq!(
+            origin_from_public_url("http://127.0.0.1:8080").expect("ok"),
+            "127.0.0.1:8080"
+        );
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "https://a+b",
+            "https://x?y=1",
+            "r.example",
+        ] {
             assert!(origin_from_public_url(bad).is_err(), "{bad}");
         }
     }
@@ -278,13 +295,22 @@ mod tests {
     fn bad_files_and_values_are_refused() {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::write(dir.path().join(CONFIG_FILE_NAME), "lisen = 1\n").expect("write");
-        let o = Overrides { data_dir: Some(dir.path().to_owned()), ..Overrides::default() };
-        assert!(matches!(Config::resolve(&o), Err(ConfigError::Parse { .. })));
+        let o = Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Config::resolve(&o),
+            Err(ConfigError::Parse { .. })
+        ));
         let o = Overrides {
             data_dir: Some(tempfile::tempdir().expect("tmp").path().to_owned()),
             batch_max_entries: Some(0),
             ..Overrides::default()
         };
-        assert!(matches!(Config::resolve(&o), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(
+            Config::resolve(&o),
+            Err(ConfigError::Invalid { .. })
+        ));
     }
 }

@@ -5,12 +5,12 @@
 //! ledger (PROTOCOL.md, "Keys"), so a later start whose public URL implies another origin is
 //! refused rather than silently starting a second log under the same key.
 
-use crate::config::{self, Config, FileConfig};
 use crate::clock::Clock;
+use crate::config::{self, Config, FileConfig};
 use sha2::{Digest, Sha256};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use treaty_note::{SignerKey, KEY_TYPE_ED25519};
+use treaty_note::{KEY_TYPE_ED25519, SignerKey};
 use treaty_store::{StoredCheckpoint, TokenRow, Writer};
 
 /// The database file inside the data directory.
@@ -191,8 +191,12 @@ pub fn init(
     if created {
         // The empty checkpoint first, then the origin: a crash in between leaves a directory
         // that the next start initializes again, never a pinned origin without a checkpoint.
-        let note = crate::ledger::sign_checkpoint(&ledger_key, &origin, 0, &treaty_merkle::empty_root())
-            .map_err(|e| IdentityError::Key { path: dir.join(LEDGER_KEY_FILE_NAME), message: e.to_string() })?;
+        let note =
+            crate::ledger::sign_checkpoint(&ledger_key, &origin, 0, &treaty_merkle::empty_root())
+                .map_err(|e| IdentityError::Key {
+                path: dir.join(LEDGER_KEY_FILE_NAME),
+                message: e.to_string(),
+            })?;
         writer.put_checkpoint(&StoredCheckpoint {
             size: 0,
             root: treaty_merkle::empty_root(),
@@ -239,7 +243,14 @@ fn new_uuid() -> Result<String, getrandom::Error> {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
 }
 
 fn load_or_create_key(path: &Path, origin: &str) -> Result<SignerKey, IdentityError> {

@@ -11,10 +11,10 @@ pub mod identity;
 pub mod ledger;
 pub mod sequencer;
 
-use api::{AppState, ReadPool, TokenTable};
+use api::{AppState, ReadPool, Shared, TokenTable};
 use clock::Clock;
 use config::Config;
-use identity::{IdentityError, DB_FILE_NAME};
+use identity::{DB_FILE_NAME, IdentityError};
 use sequencer::{BatchSettings, Sequencer};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -93,7 +93,7 @@ impl Node {
             collections.insert(c.name, c.description);
         }
         let tokens = TokenTable::from_rows(&admin.tokens()?);
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             node_id: id.node_id.into(),
             origin: id.origin.into(),
             public_url: id.public_url.into(),
@@ -105,7 +105,7 @@ impl Node {
             tokens: Arc::new(RwLock::new(tokens)),
             collections: Arc::new(RwLock::new(collections)),
             clock,
-        };
+        }));
         Ok(Self {
             state,
             sequencer: join,
@@ -142,17 +142,14 @@ impl Node {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
-        let app = api::router(self.state)
-            .layer(tower_http::trace::TraceLayer::new_for_http());
+        let app = api::router(self.state).layer(tower_http::trace::TraceLayer::new_for_http());
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
         // The router (and with it every sequencer handle) is gone: the sequencer drains and
         // stops. Join it off the async threads.
         let join = self.sequencer;
-        tokio::task::spawn_blocking(move || join.join())
-            .await
-            .ok();
+        tokio::task::spawn_blocking(move || join.join()).await.ok();
         Ok(())
     }
 }

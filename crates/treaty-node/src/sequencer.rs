@@ -24,7 +24,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use treaty_merkle::{stored_hash_count, stored_hash_index, CompactRange, Hash, HashReader, MerkleError};
+use treaty_merkle::{
+    CompactRange, Hash, HashReader, MerkleError, stored_hash_count, stored_hash_index,
+};
 use treaty_note::SignerKey;
 use treaty_store::{BatchCommit, PreparedEntry, StoredCheckpoint, Writer};
 use treaty_types::{CollectionName, LedgerEntry, Operation, RecordError, RecordKey};
@@ -252,7 +254,10 @@ impl Sequencer {
         let mut pending: HashMap<(String, String), (u64, Operation)> = HashMap::new();
 
         for cmd in batch.drain(..) {
-            let id = (cmd.collection.as_str().to_owned(), cmd.key.as_str().to_owned());
+            let id = (
+                cmd.collection.as_str().to_owned(),
+                cmd.key.as_str().to_owned(),
+            );
             let head = match pending.get(&id) {
                 Some(h) => Ok(Some(*h)),
                 None => self.writer.record_head(&id.0, &id.1),
@@ -327,7 +332,11 @@ impl Sequencer {
                         proof,
                     }));
                 }
-                tracing::debug!(entries = prepared.len(), size = head.size, "batch committed");
+                tracing::debug!(
+                    entries = prepared.len(),
+                    size = head.size,
+                    "batch committed"
+                );
             }
             Err(message) => {
                 tracing::error!(%message, entries = prepared.len(), "batch not committed");

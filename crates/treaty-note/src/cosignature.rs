@@ -36,7 +36,9 @@ const PAYLOAD_LEN: usize = 8 + 64;
 pub struct Cosignature {
     /// The witness key (type `0x04`) it verified under.
     pub key: VerifierKey,
-    /// When the witness cosigned, in POSIX seconds, as the witness claims it.
+    /// When the witness cosigned, in POSIX seconds, as the witness claims it. The spec lets
+    /// verifiers reject times in the future; this crate has no clock, so that check (if
+    /// wanted) is the caller's, against its own injected clock.
     pub timestamp: u64,
 }
 

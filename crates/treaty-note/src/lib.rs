@@ -15,6 +15,36 @@
 //! randomness (keys are arguments), no HTTP. Merkle math lives in `treaty-merkle`; this crate
 //! only encodes, signs and verifies. Every parser checks a named limit before doing work
 //! ([`MAX_NOTE_BYTES`], [`MAX_SIGNATURES`], [`MAX_PROOF_LINES`], ...) and never panics.
+//!
+//! # Example: a log signs, a witness cosigns, a client checks a receipt offline
+//!
+//! ```
+//! use ed25519_dalek::SigningKey;
+//! use treaty_note::{
+//!     cosign, sign_checkpoint, Checkpoint, Note, Receipt, VerifierKey, KEY_TYPE_COSIGNATURE_V1,
+//!     KEY_TYPE_ED25519,
+//! };
+//!
+//! # fn main() -> Result<(), treaty_note::NoteError> {
+//! let log_key = SigningKey::from_bytes(&[1; 32]);
+//! let witness_key = SigningKey::from_bytes(&[2; 32]);
+//! let log = VerifierKey::from_signing_key("example.com/log", &log_key, KEY_TYPE_ED25519)?;
+//! let witness =
+//!     VerifierKey::from_signing_key("witness.example", &witness_key, KEY_TYPE_COSIGNATURE_V1)?;
+//!
+//! // A one-entry ledger: its root is the entry's leaf hash and the proof is empty.
+//! let entry = b"hello";
+//! let checkpoint = Checkpoint::new("example.com/log", 1, treaty_merkle::leaf_hash(entry))?;
+//! let mut note = Note::parse(sign_checkpoint(&checkpoint, log.name(), &log_key)?)?;
+//! note.add_signature(cosign(&checkpoint.to_body(), witness.name(), &witness_key, 1_700_000_000)?)?;
+//!
+//! let receipt = Receipt::new(0, vec![], note.to_string())?;
+//! let text = receipt.to_text();
+//! let verified = Receipt::parse(&text)?.verify_entry(entry, &log, &[witness], 1)?;
+//! assert_eq!(verified.cosignatures[0].timestamp, 1_700_000_000);
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -40,6 +70,8 @@ pub use note::{MAX_NOTE_BYTES, MAX_SIGNATURES, Note, Signature, VerifiedSignatur
 pub use receipt::{
     MAX_EXTRA_BYTES, MAX_PROOF_LINES, MAX_RECEIPT_BYTES, RECEIPT_HEADER, Receipt, VerifiedReceipt,
 };
+/// The hash type of proofs and roots, re-exported so callers need not name `treaty-merkle`.
+pub use treaty_merkle::Hash;
 
 /// Everything that can go wrong parsing, signing or verifying notes, checkpoints,
 /// cosignatures and receipts.

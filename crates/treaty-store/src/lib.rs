@@ -10,10 +10,10 @@
 //! ([`Writer::commit_batch`]). A checkpoint therefore never exists without its entries, and
 //! entries never exist without the checkpoint that covers them.
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::Path;
 use std::time::Duration;
-use treaty_merkle::{stored_hash_count, CompactRange, Hash, HashReader, MerkleError};
+use treaty_merkle::{CompactRange, Hash, HashReader, MerkleError, stored_hash_count};
 use treaty_types::Operation;
 
 mod schema;
@@ -307,9 +307,8 @@ impl Writer {
             )));
         }
         {
-            let mut put_entry = tx.prepare_cached(
-                "INSERT INTO entries(idx, leaf, leaf_hash) VALUES (?1, ?2, ?3)",
-            )?;
+            let mut put_entry =
+                tx.prepare_cached("INSERT INTO entries(idx, leaf, leaf_hash) VALUES (?1, ?2, ?3)")?;
             let mut put_record = tx.prepare_cached(
                 "INSERT INTO records(collection, key, version, op, ledger_index, updated_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -466,7 +465,9 @@ impl Reader {
              FROM records r JOIN entries e ON e.idx = r.ledger_index
              WHERE r.collection = ?1 AND r.key = ?2",
         )?;
-        let row = stmt.query_row(params![collection, key], raw_record).optional()?;
+        let row = stmt
+            .query_row(params![collection, key], raw_record)
+            .optional()?;
         row.map(record_from_raw).transpose()
     }
 
@@ -507,7 +508,11 @@ impl Reader {
         )?;
         let rows = stmt
             .query_map(params![i64_of(start), limit], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
@@ -534,7 +539,11 @@ impl Reader {
     /// # Errors
     /// Out-of-range arguments or SQLite errors.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        Ok(treaty_merkle::inclusion_proof(index, size, &ConnHashes(&self.conn))?)
+        Ok(treaty_merkle::inclusion_proof(
+            index,
+            size,
+            &ConnHashes(&self.conn),
+        )?)
     }
 
     /// Consistency proof between two tree sizes.
@@ -578,7 +587,11 @@ fn record_from_raw(raw: RawRecord) -> Result<RecordRow, StoreError> {
     // The body lives once, inside the leaf bytes; records only point at their entry.
     let body = match serde_json::from_slice::<serde_json::Value>(&leaf) {
         Ok(serde_json::Value::Object(mut m)) => m.remove("body"),
-        _ => return Err(StoreError::Corrupt(format!("entry {idx} is not a JSON object"))),
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "entry {idx} is not a JSON object"
+            )));
+        }
     };
     Ok(RecordRow {
         collection,

@@ -57,7 +57,10 @@ fn batches_persist_and_prove() {
     assert_eq!(w.ledger_size().expect("size"), 8);
     assert_eq!(w.latest_checkpoint().expect("cp"), Some(cp2.clone()));
     assert_eq!(w.root_at(3).expect("root"), cp1.root);
-    assert_eq!(w.record_head("receipt", "a").expect("head"), Some((2, Operation::Put)));
+    assert_eq!(
+        w.record_head("receipt", "a").expect("head"),
+        Some((2, Operation::Put))
+    );
 
     let r = Reader::open(&path).expect("reader");
     let proof = r.consistency_proof(3, 8).expect("proof");
@@ -95,9 +98,19 @@ fn a_batch_that_does_not_continue_the_ledger_writes_nothing() {
     let mut w = Writer::open(&path).expect("open");
     commit(&mut w, &[("a", 1)]);
     let e = entry(5, "z", 1);
-    let cp = StoredCheckpoint { size: 6, root: [0; 32], note: String::new(), signed_ms: 0 };
+    let cp = StoredCheckpoint {
+        size: 6,
+        root: [0; 32],
+        note: String::new(),
+        signed_ms: 0,
+    };
     let err = w
-        .commit_batch(&BatchCommit { first_index: 5, entries: &[e], hashes: &[], checkpoint: &cp })
+        .commit_batch(&BatchCommit {
+            first_index: 5,
+            entries: &[e],
+            hashes: &[],
+            checkpoint: &cp,
+        })
         .expect_err("gap");
     assert!(matches!(err, StoreError::Corrupt(_)));
     assert_eq!(w.ledger_size().expect("size"), 1);

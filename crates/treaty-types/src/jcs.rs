@@ -56,7 +56,13 @@ pub fn check_json(value: &Value) -> Result<(), JsonError> {
 }
 
 fn check_at(value: &Value, path: &mut String, depth: usize) -> Result<(), JsonError> {
-    let here = |p: &String| if p.is_empty() { "/".to_owned() } else { p.clone() };
+    let here = |p: &String| {
+        if p.is_empty() {
+            "/".to_owned()
+        } else {
+            p.clone()
+        }
+    };
     match value {
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
@@ -81,7 +87,10 @@ fn check_at(value: &Value, path: &mut String, depth: usize) -> Result<(), JsonEr
         }
         Value::Array(items) => {
             if depth >= JSON_DEPTH_MAX {
-                return Err(JsonError::TooDeep { path: here(path), max: JSON_DEPTH_MAX });
+                return Err(JsonError::TooDeep {
+                    path: here(path),
+                    max: JSON_DEPTH_MAX,
+                });
             }
             for (i, item) in items.iter().enumerate() {
                 let len = path.len();
@@ -94,7 +103,10 @@ fn check_at(value: &Value, path: &mut String, depth: usize) -> Result<(), JsonEr
         }
         Value::Object(map) => {
             if depth >= JSON_DEPTH_MAX {
-                return Err(JsonError::TooDeep { path: here(path), max: JSON_DEPTH_MAX });
+                return Err(JsonError::TooDeep {
+                    path: here(path),
+                    max: JSON_DEPTH_MAX,
+                });
             }
             for (k, v) in map {
                 let len = path.len();
@@ -166,7 +178,9 @@ mod tests {
         let v: Value = serde_json::from_str(r#"{"a":{"b":[1,2.5]}}"#).expect("json");
         assert_eq!(
             check_json(&v),
-            Err(JsonError::NotAnInteger { path: "/a/b/1".into() })
+            Err(JsonError::NotAnInteger {
+                path: "/a/b/1".into()
+            })
         );
     }
 

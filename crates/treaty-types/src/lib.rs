@@ -8,8 +8,8 @@ pub mod jcs;
 pub mod limits;
 pub mod record;
 
-pub use jcs::{canonicalize, check_json, JsonError};
+pub use jcs::{JsonError, canonicalize, check_json};
 pub use record::{
-    validate_body, CollectionName, EntryKind, LedgerEntry, Operation, RecordError, RecordKey,
-    BUILTIN_COLLECTIONS,
+    BUILTIN_COLLECTIONS, CollectionName, EntryKind, LedgerEntry, Operation, RecordError, RecordKey,
+    validate_body,
 };

@@ -6,6 +6,9 @@ pub const ENTRY_BYTES_MAX: usize = 64 * 1024;
 /// Largest HTTP request body accepted by any endpoint. Larger than an entry because clients
 /// may send insignificant white space; the entry limit is checked after canonicalization.
 pub const REQUEST_BODY_BYTES_MAX: usize = 256 * 1024;
+/// How much of an oversized request body the node reads (and discards) before answering
+/// 413, so that the client receives the answer instead of a connection reset.
+pub const REQUEST_BODY_DRAIN_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Longest record key, in bytes.
 pub const RECORD_KEY_BYTES_MAX: usize = 256;
 /// Longest collection name, in bytes.

@@ -3,7 +3,7 @@
 //! A mutation of a record is exactly one ledger entry: the RFC 8785 bytes of a
 //! [`LedgerEntry::Record`], whose fields are documented in PROTOCOL.md ("Ledger entries").
 
-use crate::jcs::{canonicalize, JsonError};
+use crate::jcs::{JsonError, check_json};
 use crate::limits::{COLLECTION_NAME_BYTES_MAX, ENTRY_BYTES_MAX, RECORD_KEY_BYTES_MAX};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -203,7 +203,10 @@ fn is_fingerprint(key: &str) -> bool {
         "sha512" => 128,
         _ => return false,
     };
-    digest.len() == len && digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    digest.len() == len
+        && digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn truncate(s: &str) -> String {
@@ -271,8 +274,13 @@ impl LedgerEntry {
     /// [`RecordError::Json`] for bodies that cannot be canonicalized,
     /// [`RecordError::EntryTooLarge`] past [`ENTRY_BYTES_MAX`].
     pub fn to_leaf_bytes(&self) -> Result<Vec<u8>, RecordError> {
-        let value = serde_json::to_value(self).map_err(|e| RecordError::NotCanonical(e.to_string()))?;
-        let bytes = canonicalize(&value)?;
+        let LedgerEntry::Record { body, .. } = self;
+        if let Some(body) = body {
+            check_json(body)?;
+        }
+        // Serialize the entry straight to JCS (no intermediate Value: this is per write).
+        let bytes = serde_json_canonicalizer::to_vec(self)
+            .map_err(|e| RecordError::NotCanonical(e.to_string()))?;
         if bytes.len() > ENTRY_BYTES_MAX {
             return Err(RecordError::EntryTooLarge {
                 size: bytes.len(),
@@ -296,7 +304,9 @@ impl LedgerEntry {
         let entry: LedgerEntry =
             serde_json::from_slice(bytes).map_err(|e| RecordError::NotCanonical(e.to_string()))?;
         if entry.to_leaf_bytes()? != bytes {
-            return Err(RecordError::NotCanonical("bytes are not in RFC 8785 form".into()));
+            return Err(RecordError::NotCanonical(
+                "bytes are not in RFC 8785 form".into(),
+            ));
         }
         Ok(entry)
     }
@@ -391,7 +401,12 @@ mod tests {
         let manifest = CollectionName::parse("manifest").expect("name");
         let fp = format!("sha256:{}", "ab".repeat(32));
         assert!(RecordKey::parse_for(&manifest, &fp).is_ok());
-        for bad in ["sha256:AB", "md5:00", &format!("sha256:{}", "ab".repeat(31)), &fp.to_uppercase()] {
+        for bad in [
+            "sha256:AB",
+            "md5:00",
+            &format!("sha256:{}", "ab".repeat(31)),
+            &fp.to_uppercase(),
+        ] {
             assert!(RecordKey::parse_for(&manifest, bad).is_err(), "{bad}");
         }
     }
@@ -413,7 +428,9 @@ mod tests {
         );
         assert_eq!(LedgerEntry::from_leaf_bytes(&bytes).expect("parse"), entry);
         // Same content, different bytes: refused.
-        let spaced = String::from_utf8(bytes).expect("utf8").replace(":3}", ": 3}");
+        let spaced = String::from_utf8(bytes)
+            .expect("utf8")
+            .replace(":3}", ": 3}");
         assert!(LedgerEntry::from_leaf_bytes(spaced.as_bytes()).is_err());
         let tomb = LedgerEntry::Record {
             collection: CollectionName::parse("receipt").expect("name"),
@@ -437,7 +454,10 @@ mod tests {
             body: Some(json!({"blob": "x".repeat(ENTRY_BYTES_MAX)})),
             time_ms: 0,
         };
-        assert!(matches!(entry.to_leaf_bytes(), Err(RecordError::EntryTooLarge { .. })));
+        assert!(matches!(
+            entry.to_leaf_bytes(),
+            Err(RecordError::EntryTooLarge { .. })
+        ));
     }
 
     #[test]
@@ -445,15 +465,26 @@ mod tests {
         let ac = CollectionName::parse("agent-card").expect("name");
         assert!(validate_body(&ac, &agent_card()).is_ok());
         let mut missing = agent_card();
-        missing["skills"][0].as_object_mut().expect("obj").remove("tags");
+        missing["skills"][0]
+            .as_object_mut()
+            .expect("obj")
+            .remove("tags");
         assert_eq!(
             validate_body(&ac, &missing),
-            Err(RecordError::Shape { path: "/skills/0/tags".into(), reason: "is required".into() })
+            Err(RecordError::Shape {
+                path: "/skills/0/tags".into(),
+                reason: "is required".into()
+            })
         );
         let mut wrong = agent_card();
         wrong["name"] = json!(5);
-        assert!(matches!(validate_body(&ac, &wrong), Err(RecordError::Shape { path, .. }) if path == "/name"));
-        assert_eq!(validate_body(&ac, &json!([1])), Err(RecordError::BodyNotObject));
+        assert!(
+            matches!(validate_body(&ac, &wrong), Err(RecordError::Shape { path, .. }) if path == "/name")
+        );
+        assert_eq!(
+            validate_body(&ac, &json!([1])),
+            Err(RecordError::BodyNotObject)
+        );
         // Other collections take any object.
         let r = CollectionName::parse("receipt").expect("name");
         assert!(validate_body(&r, &json!({"anything": [1, "two"]})).is_ok());

@@ -2,17 +2,17 @@
 
 use super::endpoints;
 use super::problem::Problem;
-use super::{json_body, AppState, P};
+use super::{AppState, P, json_body};
 use crate::identity::{new_token, token_hash};
+use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use treaty_store::TokenRow;
-use treaty_types::limits::{COLLECTIONS_MAX, TOKENS_MAX};
 use treaty_types::CollectionName;
+use treaty_types::limits::{COLLECTIONS_MAX, TOKENS_MAX};
 
 /// Longest description or token name, in bytes.
 const LABEL_BYTES_MAX: usize = 1024;
@@ -21,7 +21,10 @@ fn admin<T>(
     s: &AppState,
     f: impl FnOnce(&treaty_store::Writer) -> Result<T, treaty_store::StoreError>,
 ) -> Result<T, Problem> {
-    let w = s.admin.lock().map_err(|_| Problem::internal("admin connection poisoned"))?;
+    let w = s
+        .admin
+        .lock()
+        .map_err(|_| Problem::internal("admin connection poisoned"))?;
     Ok(f(&w)?)
 }
 
@@ -60,28 +63,59 @@ pub(super) async fn put_collection(
 ) -> Result<Response, Problem> {
     s.authorize(req.headers(), None)?;
     let name = CollectionName::parse(&name)?;
-    let body: CollectionBody = serde_json::from_value(json_body(req).await?)
-        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))?;
+    let body: CollectionBody = serde_json::from_value(json_body(req).await?).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        )
+    })?;
     if body.description.len() > LABEL_BYTES_MAX {
-        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "description is too long"));
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "description is too long",
+        ));
     }
     let count = s.collections.read().map(|c| c.len()).unwrap_or(0);
-    if s.collections.read().map(|c| c.contains_key(name.as_str())).unwrap_or(false) {
-        return Err(Problem::new(StatusCode::CONFLICT, "collection_exists", format!("collection {name} already exists")));
+    if s.collections
+        .read()
+        .map(|c| c.contains_key(name.as_str()))
+        .unwrap_or(false)
+    {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "collection_exists",
+            format!("collection {name} already exists"),
+        ));
     }
     if count >= COLLECTIONS_MAX {
-        return Err(Problem::new(StatusCode::CONFLICT, "too_many_collections", format!("a node holds at most {COLLECTIONS_MAX} collections")));
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "too_many_collections",
+            format!("a node holds at most {COLLECTIONS_MAX} collections"),
+        ));
     }
     let now = s.clock.now_ms();
-    let created = admin(&s, |w| w.create_collection(name.as_str(), &body.description, now))?;
+    let created = admin(&s, |w| {
+        w.create_collection(name.as_str(), &body.description, now)
+    })?;
     if !created {
-        return Err(Problem::new(StatusCode::CONFLICT, "collection_exists", format!("collection {name} already exists")));
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "collection_exists",
+            format!("collection {name} already exists"),
+        ));
     }
     if let Ok(mut c) = s.collections.write() {
         c.insert(name.to_string(), body.description.clone());
     }
     tracing::info!(collection = %name, "collection created");
-    Ok((StatusCode::CREATED, Json(json!({"name": name.as_str(), "description": body.description}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"name": name.as_str(), "description": body.description})),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,22 +126,42 @@ struct TokenBody {
 }
 
 /// `POST /v1/tokens`.
-pub(super) async fn issue_token(State(s): State<AppState>, req: Request) -> Result<Response, Problem> {
+pub(super) async fn issue_token(
+    State(s): State<AppState>,
+    req: Request,
+) -> Result<Response, Problem> {
     s.authorize(req.headers(), None)?;
-    let body: TokenBody = serde_json::from_value(json_body(req).await?)
-        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))?;
+    let body: TokenBody = serde_json::from_value(json_body(req).await?).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        )
+    })?;
     if body.name.is_empty() || body.name.len() > LABEL_BYTES_MAX {
-        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "name must be 1-1024 bytes"));
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "name must be 1-1024 bytes",
+        ));
     }
     if body.collections.is_empty() {
-        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "a token needs at least one collection"));
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "a token needs at least one collection",
+        ));
     }
     for c in &body.collections {
         s.collection(c)?;
     }
     let existing = admin(&s, treaty_store::Writer::tokens)?;
     if existing.len() >= TOKENS_MAX {
-        return Err(Problem::new(StatusCode::CONFLICT, "too_many_tokens", format!("at most {TOKENS_MAX} tokens")));
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "too_many_tokens",
+            format!("at most {TOKENS_MAX} tokens"),
+        ));
     }
     let secret = new_token().map_err(Problem::internal)?;
     let id = format!("tok_{}", &hex::encode(token_hash(&secret))[..16]);
@@ -127,13 +181,18 @@ pub(super) async fn issue_token(State(s): State<AppState>, req: Request) -> Resu
     tracing::info!(token = %id, "token issued");
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": id, "token": secret, "name": body.name, "collections": body.collections})),
+        Json(
+            json!({"id": id, "token": secret, "name": body.name, "collections": body.collections}),
+        ),
     )
         .into_response())
 }
 
 /// `GET /v1/tokens`.
-pub(super) async fn list_tokens(State(s): State<AppState>, req: Request) -> Result<Response, Problem> {
+pub(super) async fn list_tokens(
+    State(s): State<AppState>,
+    req: Request,
+) -> Result<Response, Problem> {
     s.authorize(req.headers(), None)?;
     let rows = admin(&s, treaty_store::Writer::tokens)?;
     let list: Vec<Value> = rows
@@ -167,7 +226,10 @@ pub(super) async fn revoke_token(
     let now = s.clock.now_ms();
     let (revoked, rows) = admin(&s, |w| Ok((w.revoke_token(&id, now)?, w.tokens()?)))?;
     if !revoked {
-        return Err(Problem::not_found("token_not_found", format!("no live token {id:?}")));
+        return Err(Problem::not_found(
+            "token_not_found",
+            format!("no live token {id:?}"),
+        ));
     }
     s.reload_tokens(&rows);
     tracing::info!(token = %id, "token revoked");

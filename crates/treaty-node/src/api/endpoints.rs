@@ -4,7 +4,7 @@
 //! document is generated from them ([`openapi`]), and the CLI builds its request URLs from
 //! them ([`Endpoint::url`]). A test checks that every definition is mounted.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// HTTP methods used by the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,17 +120,35 @@ impl Endpoint {
 }
 
 const fn path(name: &'static str, description: &'static str) -> Param {
-    Param { name, location: In::Path, required: true, kind: "string", description }
+    Param {
+        name,
+        location: In::Path,
+        required: true,
+        kind: "string",
+        description,
+    }
 }
 
 const fn query(name: &'static str, kind: &'static str, description: &'static str) -> Param {
-    Param { name, location: In::Query, required: false, kind, description }
+    Param {
+        name,
+        location: In::Query,
+        required: false,
+        kind,
+        description,
+    }
 }
 
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=utf-8";
-const COLLECTION: Param = path("collection", "Collection name: agent-card, manifest, receipt or operator-defined.");
-const KEY: Param = path("key", "Record key (manifest keys are fingerprints such as sha256:<64 hex>).");
+const COLLECTION: Param = path(
+    "collection",
+    "Collection name: agent-card, manifest, receipt or operator-defined.",
+);
+const KEY: Param = path(
+    "key",
+    "Record key (manifest keys are fingerprints such as sha256:<64 hex>).",
+);
 
 /// `PUT /v1/records/{collection}/{key}`.
 pub const RECORD_PUT: Endpoint = Endpoint {
@@ -198,9 +216,17 @@ pub const RECORD_LIST: Endpoint = Endpoint {
     auth: Auth::Public,
     params: &[
         COLLECTION,
-        query("cursor", "string", "Opaque cursor from a previous page's next_cursor."),
+        query(
+            "cursor",
+            "string",
+            "Opaque cursor from a previous page's next_cursor.",
+        ),
         query("limit", "integer", "Page size, 1-1000 (default 100)."),
-        query("updated_since", "integer", "Only records changed at or after this Unix time in milliseconds."),
+        query(
+            "updated_since",
+            "integer",
+            "Only records changed at or after this Unix time in milliseconds.",
+        ),
     ],
     request: None,
     success: (200, JSON),
@@ -314,8 +340,16 @@ pub const LOG_ENTRIES: Endpoint = Endpoint {
     summary: "Ledger entries from `start`: exact leaf bytes (base64), leaf hash and index.",
     auth: Auth::Public,
     params: &[
-        query("start", "integer", "First index (default 0); at most the tree size."),
-        query("limit", "integer", "Entries to return, 1-1000 (default 100)."),
+        query(
+            "start",
+            "integer",
+            "First index (default 0); at most the tree size.",
+        ),
+        query(
+            "limit",
+            "integer",
+            "Entries to return, 1-1000 (default 100).",
+        ),
     ],
     request: None,
     success: (200, JSON),
@@ -331,8 +365,18 @@ pub const PROOF_INCLUSION: Endpoint = Endpoint {
     summary: "RFC 9162 inclusion proof of entry `index` in the tree of `tree_size` entries.",
     auth: Auth::Public,
     params: &[
-        Param { name: "index", location: In::Query, required: true, kind: "integer", description: "Entry index." },
-        query("tree_size", "integer", "Tree size (default: newest checkpoint); at most the newest checkpoint's size."),
+        Param {
+            name: "index",
+            location: In::Query,
+            required: true,
+            kind: "integer",
+            description: "Entry index.",
+        },
+        query(
+            "tree_size",
+            "integer",
+            "Tree size (default: newest checkpoint); at most the newest checkpoint's size.",
+        ),
     ],
     request: None,
     success: (200, JSON),
@@ -348,8 +392,18 @@ pub const PROOF_CONSISTENCY: Endpoint = Endpoint {
     summary: "RFC 9162 consistency proof between tree sizes `from` and `to`.",
     auth: Auth::Public,
     params: &[
-        Param { name: "from", location: In::Query, required: true, kind: "integer", description: "Older tree size." },
-        query("to", "integer", "Newer tree size (default: newest checkpoint)."),
+        Param {
+            name: "from",
+            location: In::Query,
+            required: true,
+            kind: "integer",
+            description: "Older tree size.",
+        },
+        query(
+            "to",
+            "integer",
+            "Newer tree size (default: newest checkpoint).",
+        ),
     ],
     request: None,
     success: (200, JSON),
@@ -451,9 +505,7 @@ pub fn openapi(endpoints: &[&Endpoint], server_url: &str) -> Value {
         if ep.auth == Auth::Operator {
             op["x-treaty-operator-only"] = json!(true);
         }
-        let entry = paths
-            .entry(ep.path.to_owned())
-            .or_insert_with(|| json!({}));
+        let entry = paths.entry(ep.path.to_owned()).or_insert_with(|| json!({}));
         entry[ep.method.lower()] = op;
     }
     json!({
@@ -507,7 +559,11 @@ mod tests {
         assert_eq!(ids.len(), ALL.len());
         let doc = openapi(ALL, "http://x");
         for ep in ALL {
-            assert!(doc["paths"][ep.path][ep.method.lower()].is_object(), "{}", ep.id);
+            assert!(
+                doc["paths"][ep.path][ep.method.lower()].is_object(),
+                "{}",
+                ep.id
+            );
             for p in ep.params.iter().filter(|p| p.location == In::Path) {
                 assert!(ep.path.contains(&format!("{{{}}}", p.name)), "{}", ep.id);
             }

@@ -1,11 +1,11 @@
 //! The ledger's read API: checkpoint, verifier key, entries and proofs.
 
 use super::problem::Problem;
-use super::{b64, AppState, Q};
+use super::{AppState, Q, b64};
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use treaty_types::limits::{LOG_ENTRIES_PAGE_DEFAULT, LOG_ENTRIES_PAGE_MAX};
@@ -16,7 +16,10 @@ const TEXT: &str = "text/plain; charset=utf-8";
 pub(super) async fn checkpoint(State(s): State<AppState>) -> Response {
     let head = s.head();
     (
-        [(header::CONTENT_TYPE, TEXT), (header::CACHE_CONTROL, "no-cache")],
+        [
+            (header::CONTENT_TYPE, TEXT),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
         head.note.clone(),
     )
         .into_response()
@@ -24,7 +27,11 @@ pub(super) async fn checkpoint(State(s): State<AppState>) -> Response {
 
 /// `GET /v1/log/verifier-key`.
 pub(super) async fn verifier_key(State(s): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, TEXT)], format!("{}\n", s.verifier_key)).into_response()
+    (
+        [(header::CONTENT_TYPE, TEXT)],
+        format!("{}\n", s.verifier_key),
+    )
+        .into_response()
 }
 
 /// Checks that `size` is within the newest checkpoint.
@@ -143,7 +150,10 @@ pub(super) async fn consistency(
         ));
     }
     let from = q.from;
-    let proof = s.readers.run(move |r| Ok(r.consistency_proof(from, to)?)).await?;
+    let proof = s
+        .readers
+        .run(move |r| Ok(r.consistency_proof(from, to)?))
+        .await?;
     Ok(Json(json!({
         "from": from,
         "to": to,

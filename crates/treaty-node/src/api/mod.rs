@@ -1,20 +1,20 @@
 //! The HTTP API: shared state, the router built from [`endpoints`], extractors that turn
 //! every malformed request into problem+json, and bearer-token authorization.
 
-pub mod endpoints;
 mod admin;
+pub mod endpoints;
 mod log;
 pub mod problem;
 mod records;
 
 use crate::clock::Clock;
 use crate::sequencer::{HeadCell, LedgerHead, SequencerHandle};
+use axum::Router;
 use axum::extract::{FromRequestParts, Request};
 use axum::handler::Handler;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::{on, MethodFilter};
-use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{MethodFilter, on};
 use endpoints::{Endpoint, Method};
 use problem::Problem;
 use serde::de::DeserializeOwned;
@@ -112,9 +112,20 @@ impl ReadPool {
     }
 }
 
-/// Everything handlers share.
+/// Everything handlers share. Cloned per request by axum, so it is one `Arc`.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(pub Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The members of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     /// Node id (UUID).
     pub node_id: Arc<str>,
     /// Ledger origin.
@@ -175,20 +186,29 @@ impl AppState {
     ///
     /// # Errors
     /// 401 for a missing or unknown token, 403 for one without the needed scope.
-    pub fn authorize(&self, headers: &HeaderMap, collection: Option<&str>) -> Result<TokenGrant, Problem> {
+    pub fn authorize(
+        &self,
+        headers: &HeaderMap,
+        collection: Option<&str>,
+    ) -> Result<TokenGrant, Problem> {
         let unauthorized = |code, detail: &str| {
             Problem::new(StatusCode::UNAUTHORIZED, code, detail)
                 .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"treaty\"")
         };
         let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Err(unauthorized("token_missing", "this action needs `Authorization: Bearer <token>`"));
+            return Err(unauthorized(
+                "token_missing",
+                "this action needs `Authorization: Bearer <token>`",
+            ));
         };
         let token = value
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or_else(|| unauthorized("token_malformed", "use `Authorization: Bearer <token>`"))?;
+            .ok_or_else(|| {
+                unauthorized("token_malformed", "use `Authorization: Bearer <token>`")
+            })?;
         let hash = crate::identity::token_hash(token);
         let grant = self
             .tokens
@@ -276,7 +296,11 @@ pub fn router(state: AppState) -> Router {
         .add(&endpoints::PROOF_CONSISTENCY, log::consistency)
         .add(&endpoints::HEALTH, admin::health)
         .add(&endpoints::OPENAPI, admin::openapi);
-    debug_assert_eq!(api.mounted.len(), endpoints::ALL.len(), "every endpoint is mounted");
+    debug_assert_eq!(
+        api.mounted.len(),
+        endpoints::ALL.len(),
+        "every endpoint is mounted"
+    );
     api.router
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -287,7 +311,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn fallback(req: Request) -> Problem {
-    Problem::not_found("no_such_endpoint", format!("no endpoint at {}; see /openapi.json", req.uri().path()))
+    Problem::not_found(
+        "no_such_endpoint",
+        format!("no endpoint at {}; see /openapi.json", req.uri().path()),
+    )
 }
 
 async fn method_not_allowed(req: Request) -> Problem {
@@ -315,7 +342,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Q<T> {
 
 fn serde_urlencoded_from_str<T: DeserializeOwned>(q: &str) -> Result<T, String> {
     axum::extract::Query::<T>::try_from_uri(
-        &format!("/?{q}").parse().map_err(|e: axum::http::uri::InvalidUri| e.to_string())?,
+        &format!("/?{q}")
+            .parse()
+            .map_err(|e: axum::http::uri::InvalidUri| e.to_string())?,
     )
     .map(|axum::extract::Query(v)| v)
     .map_err(|e| e.body_text())
@@ -356,18 +385,47 @@ pub async fn json_body(req: Request) -> Result<serde_json::Value, Problem> {
             "send the body as application/json",
         ));
     }
-    let limit = treaty_types::limits::REQUEST_BODY_BYTES_MAX;
-    let bytes = axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("request bodies are limited to {limit} bytes"),
-            )
-        })?;
+    let bytes = read_body_limited(req.into_body()).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| Problem::bad_request("invalid_json", format!("body is not valid JSON: {e}")))
+}
+
+/// Reads a request body of at most `REQUEST_BODY_BYTES_MAX` bytes.
+///
+/// Past the limit it keeps reading, and discarding, up to `REQUEST_BODY_DRAIN_BYTES_MAX`
+/// before answering 413: a server that answers and closes with unread request bytes makes
+/// the kernel reset the connection, and the client may lose the answer. Beyond the drain
+/// limit the connection is dropped.
+async fn read_body_limited(mut body: axum::body::Body) -> Result<Vec<u8>, Problem> {
+    use http_body_util::BodyExt as _;
+    let limit = treaty_types::limits::REQUEST_BODY_BYTES_MAX;
+    let drain_max = treaty_types::limits::REQUEST_BODY_DRAIN_BYTES_MAX;
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request bodies are limited to {limit} bytes"),
+        )
+    };
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Problem::bad_request("body_unreadable", e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > drain_max {
+            return Err(too_large());
+        }
+        if seen <= limit {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(buf)
 }
 
 /// Encodes a hash for JSON answers: standard base64, as in checkpoints and proofs.

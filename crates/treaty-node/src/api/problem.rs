@@ -3,16 +3,20 @@
 //! Every error leaves the node as `application/problem+json` with `type`, `title`, `status`,
 //! `detail` and a stable `code`. Internal details (SQL errors, paths) are logged, not sent.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// Base of every problem `type` URI; the stable code follows.
 pub const PROBLEM_TYPE_BASE: &str = "urn:treaty:problem:";
 
-/// An error answer.
+/// An error answer. Boxed: handlers return it on every error path, so keep `Result` small.
 #[derive(Debug, Clone)]
-pub struct Problem {
+pub struct Problem(Box<ProblemParts>);
+
+/// The members of a [`Problem`].
+#[derive(Debug, Clone)]
+pub struct ProblemParts {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable machine-readable code, e.g. `unknown_collection`.
@@ -28,13 +32,13 @@ pub struct Problem {
 impl Problem {
     /// A problem with a status, code and detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ProblemParts {
             status,
             code,
             detail: detail.into(),
             extra: Map::new(),
             headers: Vec::new(),
-        }
+        }))
     }
 
     /// 400 with a code.
@@ -60,38 +64,39 @@ impl Problem {
     /// Adds an extension member.
     #[must_use]
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.extra.insert(key.to_owned(), value.into());
+        self.0.extra.insert(key.to_owned(), value.into());
         self
     }
 
     /// Adds a header.
     #[must_use]
     pub fn with_header(mut self, name: header::HeaderName, value: &'static str) -> Self {
-        self.headers.push((name, HeaderValue::from_static(value)));
+        self.0.headers.push((name, HeaderValue::from_static(value)));
         self
     }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
+        let p = *self.0;
         let mut body = json!({
-            "type": format!("{PROBLEM_TYPE_BASE}{}", self.code),
-            "title": self.status.canonical_reason().unwrap_or("Error"),
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-            "code": self.code,
+            "type": format!("{PROBLEM_TYPE_BASE}{}", p.code),
+            "title": p.status.canonical_reason().unwrap_or("Error"),
+            "status": p.status.as_u16(),
+            "detail": p.detail,
+            "code": p.code,
         });
         if let Value::Object(map) = &mut body {
-            for (k, v) in self.extra {
+            for (k, v) in p.extra {
                 map.entry(k).or_insert(v);
             }
         }
-        let mut resp = (self.status, body.to_string()).into_response();
+        let mut resp = (p.status, body.to_string()).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        for (k, v) in self.headers {
+        for (k, v) in p.headers {
             resp.headers_mut().insert(k, v);
         }
         resp

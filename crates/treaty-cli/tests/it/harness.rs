@@ -1,0 +1,230 @@
+//! Real `treaty` processes on 127.0.0.1 for integration tests.
+
+use serde_json::Value;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The operator token every test node uses.
+pub const ADMIN_TOKEN: &str = "test-operator-token-0123456789";
+
+/// How long a node may take to print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Path of the `treaty` binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_treaty"))
+}
+
+/// A running node process.
+pub struct TestNode {
+    child: Option<Child>,
+    pub data_dir: PathBuf,
+    pub addr: String,
+    pub url: String,
+    pub http: reqwest::Client,
+    extra_env: Vec<(String, String)>,
+}
+
+impl TestNode {
+    /// Starts a node on a free port with a fresh data directory inside `dir`.
+    pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts a node with extra environment variables.
+    pub fn start_with(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let extra_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let data_dir = dir.join("node");
+        let (child, addr) = spawn(&data_dir, "127.0.0.1:0", &extra_env).expect("node starts");
+        Self {
+            child: Some(child),
+            data_dir,
+            url: format!("http://{addr}"),
+            addr,
+            http: reqwest::Client::new(),
+            extra_env,
+        }
+    }
+
+    /// Kills the process with SIGKILL (no shutdown, no flush) and waits for it to die.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill");
+            c.wait().expect("wait");
+        }
+    }
+
+    /// Stops the node (SIGKILL) and starts it again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill9();
+        let (child, addr) = spawn(&self.data_dir, &self.addr, &self.extra_env).expect("restart");
+        assert_eq!(addr, self.addr);
+        self.child = Some(child);
+        // Pooled keep-alive connections went to the dead process.
+        self.http = reqwest::Client::new();
+    }
+
+    pub async fn put(&self, collection: &str, key: &str, body: &Value) -> (u16, Value) {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/v1/records/{collection}/{key}"),
+            Some(body),
+            Some(ADMIN_TOKEN),
+        )
+        .await
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None, None).await
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("send");
+        (r.status().as_u16(), r.text().await.expect("text"))
+    }
+
+    /// Any call; answers status and JSON (problem bodies included).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await.expect("send");
+        let status = r.status().as_u16();
+        let ctype = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = r.text().await.expect("text");
+        if status >= 400 {
+            assert_eq!(ctype, "application/problem+json", "{status} {text}");
+        }
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Spawns `treaty serve` and waits for its listening line.
+fn spawn(
+    data_dir: &Path,
+    listen: &str,
+    env: &[(String, String)],
+) -> Result<(Child, String), String> {
+    let mut cmd = Command::new(bin());
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--listen")
+        .arg(listen)
+        .env("TREATY_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("TREATY_BATCH_MAX_WAIT_MS", "5")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        // Keep draining so the child never blocks on a full pipe.
+        for _ in lines {}
+    });
+    let line = match rx.recv_timeout(START_TIMEOUT) {
+        Ok(l) => l,
+        Err(_) => {
+            let _ = child.kill();
+            let status = child.wait().map_err(|e| e.to_string())?;
+            return Err(format!("node did not start ({status})"));
+        }
+    };
+    let addr = line
+        .strip_prefix("treaty listening on http://")
+        .and_then(|r| r.split_whitespace().next())
+        .ok_or_else(|| format!("unexpected first line {line:?}"))?
+        .to_owned();
+    Ok((child, addr))
+}
+
+/// Runs the CLI to completion; answers (exit code, stdout, stderr).
+pub fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("TREATY_ADMIN_TOKEN")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run treaty");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A valid agent card body.
+pub fn agent_card(name: &str) -> Value {
+    serde_json::json!({
+        "name": name,
+        "description": format!("{name} translates text"),
+        "url": format!("https://agents.example/{name}"),
+        "version": "1.0.0",
+        "skills": [{"id": "translate", "name": "Translate", "description": "EN to FR", "tags": ["translation", "fr"]}]
+    })
+}
+
+/// Decodes standard base64.
+pub fn unb64(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .expect("base64")
+}
+
+/// Decodes a base64 hash.
+pub fn hash(v: &Value) -> [u8; 32] {
+    unb64(v.as_str().expect("string"))
+        .try_into()
+        .expect("32 bytes")
+}

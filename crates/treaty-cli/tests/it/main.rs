@@ -1,0 +1,11 @@
+//! Integration tests: real `treaty` processes on 127.0.0.1, real HTTP, real SQLite files.
+
+#![allow(clippy::unwrap_used, unreachable_pub, dead_code)]
+
+mod auth;
+mod bad_input;
+mod cli;
+mod durability;
+mod harness;
+mod ledger;
+mod records;
