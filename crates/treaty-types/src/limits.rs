@@ -39,3 +39,7 @@ pub const SEQUENCER_QUEUE_MAX: usize = 65_536;
 pub const COLLECTIONS_MAX: usize = 256;
 /// Access tokens an operator may issue.
 pub const TOKENS_MAX: usize = 10_000;
+/// Longest the node works on one HTTP request before answering 503 `request_timeout`.
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// Requests the node works on at once; beyond it, 503 `overloaded` at once.
+pub const REQUESTS_IN_FLIGHT_MAX: usize = 4096;

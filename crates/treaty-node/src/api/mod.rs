@@ -308,6 +308,39 @@ pub fn router(state: AppState) -> Router {
             treaty_types::limits::REQUEST_BODY_BYTES_MAX,
         ))
         .with_state(state)
+        // Outermost: bound how long and how many requests the node works on at once, and
+        // answer problem+json when either bound is hit.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(treaty_types::limits::REQUESTS_IN_FLIGHT_MAX)
+                .timeout(std::time::Duration::from_millis(
+                    treaty_types::limits::REQUEST_TIMEOUT_MS,
+                )),
+        )
+}
+
+async fn overloaded(err: tower::BoxError) -> Problem {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request_timeout",
+            format!(
+                "the request took longer than {} ms",
+                treaty_types::limits::REQUEST_TIMEOUT_MS
+            ),
+        )
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the node is at its limit of requests in flight; retry shortly",
+        )
+        .with_header(header::RETRY_AFTER, "1")
+    } else {
+        Problem::internal(err)
+    }
 }
 
 async fn fallback(req: Request) -> Problem {
