@@ -255,6 +255,7 @@ fn proof_rates(entries: u64, proofs: u64) -> Result<()> {
                     version: 1,
                     op: treaty_types::Operation::Put,
                     time_ms: 0,
+                    body: None,
                 }
             })
             .collect();

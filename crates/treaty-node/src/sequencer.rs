@@ -293,7 +293,12 @@ impl Sequencer {
                 }
             };
             pending.insert(id.clone(), (version, cmd.op));
+            let body = match entry {
+                LedgerEntry::Record { body, .. } => body,
+                _ => None,
+            };
             prepared.push(PreparedEntry {
+                body,
                 leaf_hash: treaty_merkle::leaf_hash(&leaf),
                 leaf,
                 collection: id.0,

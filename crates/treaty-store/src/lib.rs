@@ -17,6 +17,9 @@ use treaty_merkle::{CompactRange, Hash, HashReader, MerkleError, stored_hash_cou
 use treaty_types::Operation;
 
 mod schema;
+pub mod search;
+
+pub use search::{SearchError, SearchHit, SearchPage, SearchQuery};
 
 /// How long a connection waits for another writer before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
@@ -74,6 +77,8 @@ pub struct PreparedEntry {
     pub op: Operation,
     /// Sequencing time, Unix milliseconds.
     pub time_ms: u64,
+    /// The record body after the mutation (`None` for tombstones), for the discovery index.
+    pub body: Option<serde_json::Value>,
 }
 
 /// Everything one sequencer batch writes, atomically.
@@ -327,6 +332,7 @@ impl Writer {
                     idx,
                     i64_of(e.time_ms)
                 ])?;
+                search::index_record(&tx, &e.collection, &e.key, e.body.as_ref())?;
             }
             let mut put_hash =
                 tx.prepare_cached("INSERT INTO tree_hashes(idx, hash) VALUES (?1, ?2)")?;
@@ -564,6 +570,14 @@ impl Reader {
     /// SQLite errors.
     pub fn collections(&self) -> Result<Vec<CollectionRow>, StoreError> {
         collections(&self.conn)
+    }
+
+    /// Runs a discovery query over the full-text index.
+    ///
+    /// # Errors
+    /// `Ok(Err(_))` for a query the index refuses; SQLite errors.
+    pub fn search(&self, q: &SearchQuery) -> Result<Result<SearchPage, SearchError>, StoreError> {
+        search::search(&self.conn, q)
     }
 }
 

@@ -52,6 +52,8 @@ const MIGRATIONS: &[&str] = &[
         created_ms  INTEGER NOT NULL,
         revoked_ms  INTEGER
      ) WITHOUT ROWID;",
+    // 2: the discovery index.
+    crate::search::MIGRATION,
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.

@@ -11,6 +11,7 @@ fn entry(i: u64, key: &str, version: u64) -> PreparedEntry {
         version,
         op: Operation::Put,
         time_ms: 1000 + i,
+        body: None,
     }
 }
 
