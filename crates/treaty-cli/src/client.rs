@@ -139,6 +139,29 @@ impl Client {
         .await
     }
 
+    pub(crate) async fn set_schema(
+        &self,
+        name: &str,
+        version: &str,
+        schema: &Value,
+    ) -> Result<Value> {
+        self.json(
+            &ep::SCHEMA_PUT,
+            &[name],
+            &[],
+            Some(&json!({"version": version, "schema": schema})),
+        )
+        .await
+    }
+
+    pub(crate) async fn get_schema(&self, name: &str) -> Result<Value> {
+        self.json(&ep::SCHEMA_GET, &[name], &[], None).await
+    }
+
+    pub(crate) async fn delete_schema(&self, name: &str) -> Result<Value> {
+        self.json(&ep::SCHEMA_DELETE, &[name], &[], None).await
+    }
+
     pub(crate) async fn collections(&self) -> Result<Value> {
         self.json(&ep::COLLECTION_LIST, &[], &[], None).await
     }

@@ -168,10 +168,37 @@ enum CollectionCmd {
         #[arg(long, default_value = "")]
         description: String,
     },
-    /// List collections.
+    /// List collections with their schema versions and hashes.
     List {
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Set a collection's JSON Schema (operator token); later writes must satisfy it.
+    SetSchema {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Collection.
+        name: String,
+        /// The schema's version, published in the registry card.
+        #[arg(long)]
+        schema_version: String,
+        /// File holding the JSON Schema ("-" for stdin).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Print a collection's schema, version and hash.
+    GetSchema {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Collection.
+        name: String,
+    },
+    /// Remove the operator's schema (agent-card falls back to its built-in schema).
+    DeleteSchema {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Collection.
+        name: String,
     },
 }
 
@@ -433,6 +460,32 @@ async fn collection(cmd: CollectionCmd) -> Result<ExitCode> {
         }
         CollectionCmd::List { client } => {
             print_json(&client::Client::new(&client)?.collections().await?);
+        }
+        CollectionCmd::SetSchema {
+            client,
+            name,
+            schema_version,
+            file,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            let schema: serde_json::Value =
+                serde_json::from_str(&text).context("the schema is not valid JSON")?;
+            print_json(
+                &client::Client::new(&client)?
+                    .set_schema(&name, &schema_version, &schema)
+                    .await?,
+            );
+        }
+        CollectionCmd::GetSchema { client, name } => {
+            print_json(&client::Client::new(&client)?.get_schema(&name).await?);
+        }
+        CollectionCmd::DeleteSchema { client, name } => {
+            print_json(&client::Client::new(&client)?.delete_schema(&name).await?);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -16,7 +16,6 @@ use clock::Clock;
 use config::Config;
 use identity::{DB_FILE_NAME, IdentityError};
 use sequencer::{BatchSettings, Sequencer};
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -85,13 +84,7 @@ impl Node {
         let (handle, join) = seq.spawn(treaty_types::limits::SEQUENCER_QUEUE_MAX)?;
 
         let admin = Writer::open(&db)?;
-        let mut collections: BTreeMap<String, String> = treaty_types::BUILTIN_COLLECTIONS
-            .iter()
-            .map(|c| ((*c).to_owned(), format!("built-in {c} collection")))
-            .collect();
-        for c in admin.collections()? {
-            collections.insert(c.name, c.description);
-        }
+        let collections = api::load_collections(&admin)?;
         let tokens = TokenTable::from_rows(&admin.tokens()?);
         let state = AppState(Arc::new(Shared {
             node_id: id.node_id.into(),

@@ -137,6 +137,19 @@ pub struct CollectionRow {
     pub created_ms: u64,
 }
 
+/// An operator-set collection schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaRow {
+    /// Collection.
+    pub collection: String,
+    /// Operator's version string.
+    pub version: String,
+    /// The JSON Schema.
+    pub schema: serde_json::Value,
+    /// When it was set, Unix milliseconds.
+    pub set_ms: u64,
+}
+
 /// An access token, stored only as its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
@@ -384,6 +397,63 @@ impl Writer {
             params![name, description, i64_of(created_ms)],
         )?;
         Ok(n == 1)
+    }
+
+    /// Sets (or replaces) a collection's schema.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn put_schema(&self, row: &SchemaRow) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO collection_schemas(collection, version, schema, set_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(collection) DO UPDATE SET version = excluded.version,
+               schema = excluded.schema, set_ms = excluded.set_ms",
+            params![row.collection, row.version, row.schema.to_string(), i64_of(row.set_ms)],
+        )?;
+        Ok(())
+    }
+
+    /// Removes a collection's schema. Returns false when it had none.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn delete_schema(&self, collection: &str) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "DELETE FROM collection_schemas WHERE collection = ?1",
+            [collection],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Every operator-set schema.
+    ///
+    /// # Errors
+    /// SQLite errors, or a stored schema that is not JSON.
+    pub fn schemas(&self) -> Result<Vec<SchemaRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT collection, version, schema, set_ms FROM collection_schemas ORDER BY collection",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(collection, version, schema, set)| {
+                Ok(SchemaRow {
+                    schema: serde_json::from_str(&schema)
+                        .map_err(|e| StoreError::Corrupt(format!("schema of {collection}: {e}")))?,
+                    collection,
+                    version,
+                    set_ms: u64_of(set),
+                })
+            })
+            .collect()
     }
 
     /// Stores a token (by hash).

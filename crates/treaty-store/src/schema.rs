@@ -54,6 +54,13 @@ const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;",
     // 2: the discovery index.
     crate::search::MIGRATION,
+    // 3: operator-set collection schemas (built-in and operator-defined collections).
+    "CREATE TABLE collection_schemas (
+        collection TEXT PRIMARY KEY,
+        version    TEXT NOT NULL,
+        schema     TEXT NOT NULL,
+        set_ms     INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.

@@ -7,9 +7,11 @@
 pub mod jcs;
 pub mod limits;
 pub mod record;
+pub mod schema;
 
 pub use jcs::{JsonError, canonicalize, check_json};
 pub use record::{
     BUILTIN_COLLECTIONS, CollectionName, EntryKind, LedgerEntry, Operation, RecordError, RecordKey,
     validate_body,
 };
+pub use schema::{CollectionSchema, SchemaError};

@@ -43,3 +43,7 @@ pub const TOKENS_MAX: usize = 10_000;
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// Requests the node works on at once; beyond it, 503 `overloaded` at once.
 pub const REQUESTS_IN_FLIGHT_MAX: usize = 4096;
+/// Largest collection schema, in bytes of its canonical form.
+pub const SCHEMA_BYTES_MAX: usize = 64 * 1024;
+/// Longest schema version string.
+pub const SCHEMA_VERSION_BYTES_MAX: usize = 64;

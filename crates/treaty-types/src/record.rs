@@ -312,57 +312,21 @@ impl LedgerEntry {
     }
 }
 
-/// Checks a record body for `collection`: a JSON object that canonicalizes, and, for
-/// `agent-card`, the A2A AgentCard shape (name, description, url, version, and skills with
-/// id, name, description and tags).
+/// Checks a record body: a JSON object that canonicalizes and satisfies the collection's
+/// schema, if it has one (`agent-card` always has at least the built-in one).
 ///
 /// # Errors
 /// The first problem found, with a JSON pointer to it.
-pub fn validate_body(collection: &CollectionName, body: &Value) -> Result<(), RecordError> {
+pub fn validate_body(
+    body: &Value,
+    schema: Option<&crate::schema::CollectionSchema>,
+) -> Result<(), RecordError> {
     if !body.is_object() {
         return Err(RecordError::BodyNotObject);
     }
-    crate::jcs::check_json(body)?;
-    if collection.as_str() == "agent-card" {
-        check_agent_card(body)?;
-    }
-    Ok(())
-}
-
-fn check_agent_card(card: &Value) -> Result<(), RecordError> {
-    let shape = |path: &str, reason: &str| RecordError::Shape {
-        path: path.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let string = |v: &Value, path: &str| match v.pointer(path) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(()),
-        Some(_) => Err(shape(path, "must be a non-empty string")),
-        None => Err(shape(path, "is required")),
-    };
-    for field in ["/name", "/description", "/url", "/version"] {
-        string(card, field)?;
-    }
-    let skills = match card.get("skills") {
-        Some(Value::Array(skills)) => skills,
-        Some(_) => return Err(shape("/skills", "must be an array")),
-        None => return Err(shape("/skills", "is required")),
-    };
-    for (i, skill) in skills.iter().enumerate() {
-        if !skill.is_object() {
-            return Err(shape(&format!("/skills/{i}"), "must be an object"));
-        }
-        for field in ["id", "name", "description"] {
-            string(card, &format!("/skills/{i}/{field}"))?;
-        }
-        match skill.get("tags") {
-            Some(Value::Array(tags)) => {
-                if let Some(j) = tags.iter().position(|t| !t.is_string()) {
-                    return Err(shape(&format!("/skills/{i}/tags/{j}"), "must be a string"));
-                }
-            }
-            Some(_) => return Err(shape(&format!("/skills/{i}/tags"), "must be an array")),
-            None => return Err(shape(&format!("/skills/{i}/tags"), "is required")),
-        }
+    check_json(body)?;
+    if let Some(schema) = schema {
+        schema.validate(body)?;
     }
     Ok(())
 }
@@ -461,32 +425,20 @@ mod tests {
     }
 
     #[test]
-    fn agent_card_shape() {
-        let ac = CollectionName::parse("agent-card").expect("name");
-        assert!(validate_body(&ac, &agent_card()).is_ok());
-        let mut missing = agent_card();
-        missing["skills"][0]
-            .as_object_mut()
-            .expect("obj")
-            .remove("tags");
-        assert_eq!(
-            validate_body(&ac, &missing),
-            Err(RecordError::Shape {
-                path: "/skills/0/tags".into(),
-                reason: "is required".into()
-            })
-        );
+    fn bodies_must_be_objects_and_match_the_schema() {
+        let schema = crate::CollectionSchema::agent_card().expect("schema");
+        assert!(validate_body(&agent_card(), Some(&schema)).is_ok());
         let mut wrong = agent_card();
         wrong["name"] = json!(5);
         assert!(
-            matches!(validate_body(&ac, &wrong), Err(RecordError::Shape { path, .. }) if path == "/name")
+            matches!(validate_body(&wrong, Some(&schema)), Err(RecordError::Shape { path, .. }) if path == "/name")
         );
         assert_eq!(
-            validate_body(&ac, &json!([1])),
+            validate_body(&json!([1]), None),
             Err(RecordError::BodyNotObject)
         );
-        // Other collections take any object.
-        let r = CollectionName::parse("receipt").expect("name");
-        assert!(validate_body(&r, &json!({"anything": [1, "two"]})).is_ok());
+        // Without a schema any object goes.
+        assert!(validate_body(&json!({"anything": [1, "two"]}), None).is_ok());
+        assert!(validate_body(&json!({"n": 1.5}), None).is_err());
     }
 }

@@ -9,3 +9,4 @@ mod durability;
 mod harness;
 mod ledger;
 mod records;
+mod schemas;

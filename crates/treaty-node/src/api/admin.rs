@@ -2,7 +2,7 @@
 
 use super::endpoints;
 use super::problem::Problem;
-use super::{AppState, P, json_body};
+use super::{AppState, CollectionInfo, P, json_body, load_collections};
 use crate::identity::{new_token, token_hash};
 use axum::Json;
 use axum::extract::{Request, State};
@@ -10,9 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use treaty_store::TokenRow;
-use treaty_types::CollectionName;
+use treaty_store::{SchemaRow, TokenRow};
 use treaty_types::limits::{COLLECTIONS_MAX, TOKENS_MAX};
+use treaty_types::{CollectionName, CollectionSchema};
 
 /// Longest description or token name, in bytes.
 const LABEL_BYTES_MAX: usize = 1024;
@@ -35,11 +35,13 @@ pub(super) async fn list_collections(State(s): State<AppState>) -> Response {
         .read()
         .map(|c| {
             c.iter()
-                .map(|(name, description)| {
+                .map(|(name, info)| {
                     json!({
                         "name": name,
-                        "description": description,
+                        "description": info.description,
                         "builtin": treaty_types::BUILTIN_COLLECTIONS.contains(&name.as_str()),
+                        "schema_version": info.schema.as_ref().map(|s| s.version()),
+                        "schema_hash": info.schema.as_ref().map(|s| s.hash()),
                     })
                 })
                 .collect()
@@ -108,14 +110,122 @@ pub(super) async fn put_collection(
         ));
     }
     if let Ok(mut c) = s.collections.write() {
-        c.insert(name.to_string(), body.description.clone());
+        c.insert(
+            name.to_string(),
+            CollectionInfo {
+                description: body.description.clone(),
+                schema: None,
+                builtin_schema: false,
+            },
+        );
     }
+    s.card_changed();
     tracing::info!(collection = %name, "collection created");
     Ok((
         StatusCode::CREATED,
         Json(json!({"name": name.as_str(), "description": body.description})),
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemaBody {
+    version: String,
+    schema: Value,
+}
+
+/// Replaces the in-memory collection table from the database after a schema change.
+fn reload_collections(s: &AppState) -> Result<(), Problem> {
+    let fresh = admin(s, load_collections)?;
+    if let Ok(mut c) = s.collections.write() {
+        *c = fresh;
+    }
+    s.card_changed();
+    Ok(())
+}
+
+fn schema_json(collection: &str, info: &CollectionInfo) -> Option<Value> {
+    info.schema.as_ref().map(|sc| {
+        json!({
+            "collection": collection,
+            "version": sc.version(),
+            "hash": sc.hash(),
+            "builtin": info.builtin_schema,
+            "schema": sc.schema(),
+        })
+    })
+}
+
+/// `PUT /v1/collections/{collection}/schema`.
+pub(super) async fn put_schema(
+    State(s): State<AppState>,
+    P(name): P<String>,
+    req: Request,
+) -> Result<Response, Problem> {
+    s.authorize(req.headers(), None)?;
+    let (collection, _) = s.collection_info(&name)?;
+    let body: SchemaBody = serde_json::from_value(json_body(req).await?).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        )
+    })?;
+    // Compile first: a schema that does not compile is never stored.
+    let compiled = CollectionSchema::new(&body.version, body.schema.clone()).map_err(|e| {
+        let status = match e {
+            treaty_types::SchemaError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        Problem::new(status, e.code(), e.to_string())
+    })?;
+    let row = SchemaRow {
+        collection: collection.to_string(),
+        version: body.version,
+        schema: body.schema,
+        set_ms: s.clock.now_ms(),
+    };
+    admin(&s, |w| w.put_schema(&row))?;
+    reload_collections(&s)?;
+    tracing::info!(collection = %collection, version = compiled.version(), hash = compiled.hash(), "schema set");
+    Ok(Json(json!({"collection": collection.as_str(), "version": compiled.version(), "hash": compiled.hash()})).into_response())
+}
+
+/// `GET /v1/collections/{collection}/schema`.
+pub(super) async fn get_schema(
+    State(s): State<AppState>,
+    P(name): P<String>,
+) -> Result<Response, Problem> {
+    let (collection, info) = s.collection_info(&name)?;
+    schema_json(collection.as_str(), &info)
+        .map(|v| Json(v).into_response())
+        .ok_or_else(|| {
+            Problem::not_found(
+                "no_schema",
+                format!("collection {collection} has no schema"),
+            )
+        })
+}
+
+/// `DELETE /v1/collections/{collection}/schema`.
+pub(super) async fn delete_schema(
+    State(s): State<AppState>,
+    P(name): P<String>,
+    req: Request,
+) -> Result<Response, Problem> {
+    s.authorize(req.headers(), None)?;
+    let (collection, _) = s.collection_info(&name)?;
+    let removed = admin(&s, |w| w.delete_schema(collection.as_str()))?;
+    if !removed {
+        return Err(Problem::not_found(
+            "no_schema",
+            format!("collection {collection} has no operator schema"),
+        ));
+    }
+    reload_collections(&s)?;
+    tracing::info!(collection = %collection, "schema removed");
+    Ok(Json(json!({"collection": collection.as_str(), "removed": true})).into_response())
 }
 
 #[derive(Debug, Deserialize)]

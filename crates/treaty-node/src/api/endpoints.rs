@@ -261,6 +261,48 @@ pub const COLLECTION_PUT: Endpoint = Endpoint {
     errors: &[400, 401, 403, 409, 422],
 };
 
+/// `PUT /v1/collections/{collection}/schema`.
+pub const SCHEMA_PUT: Endpoint = Endpoint {
+    id: "putCollectionSchema",
+    method: Method::Put,
+    path: "/v1/collections/{collection}/schema",
+    tag: "collections",
+    summary: "Set a collection's JSON Schema (operator). Body: {\"version\": string, \"schema\": object}. Later writes must satisfy it.",
+    auth: Auth::Operator,
+    params: &[COLLECTION],
+    request: Some(JSON),
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404, 413, 422],
+};
+
+/// `GET /v1/collections/{collection}/schema`.
+pub const SCHEMA_GET: Endpoint = Endpoint {
+    id: "getCollectionSchema",
+    method: Method::Get,
+    path: "/v1/collections/{collection}/schema",
+    tag: "collections",
+    summary: "A collection's schema with its version and hash (sha256 over its JCS form).",
+    auth: Auth::Public,
+    params: &[COLLECTION],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 404],
+};
+
+/// `DELETE /v1/collections/{collection}/schema`.
+pub const SCHEMA_DELETE: Endpoint = Endpoint {
+    id: "deleteCollectionSchema",
+    method: Method::Delete,
+    path: "/v1/collections/{collection}/schema",
+    tag: "collections",
+    summary: "Remove the operator's schema (operator); agent-card falls back to its built-in schema.",
+    auth: Auth::Operator,
+    params: &[COLLECTION],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404],
+};
+
 /// `POST /v1/tokens`.
 pub const TOKEN_ISSUE: Endpoint = Endpoint {
     id: "issueToken",
@@ -447,6 +489,9 @@ pub const ALL: &[&Endpoint] = &[
     &RECORD_LIST,
     &COLLECTION_LIST,
     &COLLECTION_PUT,
+    &SCHEMA_PUT,
+    &SCHEMA_GET,
+    &SCHEMA_DELETE,
     &TOKEN_ISSUE,
     &TOKEN_LIST,
     &TOKEN_REVOKE,

@@ -21,7 +21,18 @@ use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use treaty_store::{Reader, StoreError, TokenRow, Writer};
-use treaty_types::CollectionName;
+use treaty_types::{CollectionName, CollectionSchema};
+
+/// A collection as held in memory.
+#[derive(Debug, Clone)]
+pub struct CollectionInfo {
+    /// Operator's description.
+    pub description: String,
+    /// The schema writes must satisfy: the operator's, else the built-in one, else none.
+    pub schema: Option<Arc<CollectionSchema>>,
+    /// Whether `schema` is the built-in one.
+    pub builtin_schema: bool,
+}
 
 /// A live (not revoked) token, as held in memory.
 #[derive(Debug, Clone)]
@@ -145,7 +156,7 @@ pub struct Shared {
     /// Live tokens.
     pub tokens: Arc<RwLock<TokenTable>>,
     /// Known collections, built-in and operator-defined.
-    pub collections: Arc<RwLock<BTreeMap<String, String>>>,
+    pub collections: Arc<RwLock<BTreeMap<String, CollectionInfo>>>,
     /// Time source.
     pub clock: Arc<dyn Clock>,
 }
@@ -165,14 +176,22 @@ impl AppState {
     /// # Errors
     /// 400 for a malformed name, 404 for an unknown one.
     pub fn collection(&self, name: &str) -> Result<CollectionName, Problem> {
+        self.collection_info(name).map(|(c, _)| c)
+    }
+
+    /// Resolves a collection that must exist, with what the node knows about it.
+    ///
+    /// # Errors
+    /// 400 for a malformed name, 404 for an unknown one.
+    pub fn collection_info(&self, name: &str) -> Result<(CollectionName, CollectionInfo), Problem> {
         let parsed = CollectionName::parse(name)?;
-        let known = self
+        let info = self
             .collections
             .read()
-            .map(|c| c.contains_key(name))
-            .unwrap_or(false);
-        if known {
-            Ok(parsed)
+            .ok()
+            .and_then(|c| c.get(name).cloned());
+        if let Some(info) = info {
+            Ok((parsed, info))
         } else {
             Err(Problem::not_found(
                 "unknown_collection",
@@ -232,6 +251,11 @@ impl AppState {
         }
     }
 
+    /// Marks the registry card stale after an operator edit (collections, schemas, keys).
+    pub fn card_changed(&self) {
+        // The registry card arrives with the card issue; until then nothing is cached.
+    }
+
     /// Reloads tokens from the database after a change.
     ///
     /// # Errors
@@ -286,6 +310,9 @@ pub fn router(state: AppState) -> Router {
         .add(&endpoints::RECORD_LIST, records::list)
         .add(&endpoints::COLLECTION_LIST, admin::list_collections)
         .add(&endpoints::COLLECTION_PUT, admin::put_collection)
+        .add(&endpoints::SCHEMA_PUT, admin::put_schema)
+        .add(&endpoints::SCHEMA_GET, admin::get_schema)
+        .add(&endpoints::SCHEMA_DELETE, admin::delete_schema)
         .add(&endpoints::TOKEN_ISSUE, admin::issue_token)
         .add(&endpoints::TOKEN_LIST, admin::list_tokens)
         .add(&endpoints::TOKEN_REVOKE, admin::revoke_token)
@@ -466,4 +493,53 @@ async fn read_body_limited(mut body: axum::body::Body) -> Result<Vec<u8>, Proble
 pub fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Builds the in-memory collection table: built-in collections (with the built-in
+/// `agent-card` schema), operator-defined ones, and operator-set schemas over both.
+///
+/// # Errors
+/// Storage errors, or a stored schema that no longer compiles.
+pub fn load_collections(w: &Writer) -> Result<BTreeMap<String, CollectionInfo>, StoreError> {
+    let compile = |version: &str, schema: serde_json::Value| {
+        CollectionSchema::new(version, schema)
+            .map(Arc::new)
+            .map_err(|e| StoreError::Corrupt(format!("stored schema: {e}")))
+    };
+    let mut map = BTreeMap::new();
+    for name in treaty_types::BUILTIN_COLLECTIONS {
+        let schema = if *name == "agent-card" {
+            Some(compile(
+                treaty_types::schema::AGENT_CARD_SCHEMA_VERSION,
+                treaty_types::schema::agent_card_schema(),
+            )?)
+        } else {
+            None
+        };
+        map.insert(
+            (*name).to_owned(),
+            CollectionInfo {
+                description: format!("built-in {name} collection"),
+                builtin_schema: schema.is_some(),
+                schema,
+            },
+        );
+    }
+    for c in w.collections()? {
+        map.insert(
+            c.name,
+            CollectionInfo {
+                description: c.description,
+                schema: None,
+                builtin_schema: false,
+            },
+        );
+    }
+    for row in w.schemas()? {
+        if let Some(info) = map.get_mut(&row.collection) {
+            info.schema = Some(compile(&row.version, row.schema)?);
+            info.builtin_schema = false;
+        }
+    }
+    Ok(map)
 }

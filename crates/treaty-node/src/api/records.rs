@@ -21,12 +21,12 @@ pub(super) async fn put(
     req: Request,
 ) -> Result<Response, Problem> {
     s.authorize(req.headers(), Some(&collection))?;
-    let collection = s.collection(&collection)?;
+    let (collection, info) = s.collection_info(&collection)?;
     let key = RecordKey::parse_for(&collection, &key)?;
     let body = json_body(req).await?;
-    // Shape and canonicalizability are checked here; the entry's exact canonical size
-    // (at most ENTRY_BYTES_MAX) is checked by the sequencer, which refuses it alone.
-    validate_body(&collection, &body)?;
+    // Shape, schema and canonicalizability are checked here; the entry's exact canonical
+    // size (at most ENTRY_BYTES_MAX) is checked by the sequencer, which refuses it alone.
+    validate_body(&body, info.schema.as_deref())?;
     let ack = s
         .sequencer
         .write(collection.clone(), key.clone(), Operation::Put, Some(body))
