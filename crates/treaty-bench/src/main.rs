@@ -115,6 +115,8 @@ fn append_run(records: usize, clients: usize) -> Result<AppendRun> {
         public_url: None,
         batch_max_entries: treaty_types::limits::BATCH_ENTRIES_DEFAULT,
         batch_max_wait_ms: treaty_types::limits::BATCH_WAIT_MS_DEFAULT,
+        card: Default::default(),
+        trust_policy: Default::default(),
     };
     // The node gets its own runtime, as in `treaty serve`; the clients get another.
     let server_rt = tokio::runtime::Builder::new_multi_thread()

@@ -125,6 +125,44 @@ impl Client {
         self.text(&ep::RECORD_RECEIPT, &[collection, key]).await
     }
 
+    pub(crate) async fn discover(
+        &self,
+        query: &str,
+        collection: Option<&str>,
+        skill: Option<&str>,
+        tag: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Value> {
+        let mut q = vec![("query", query.to_owned())];
+        for (name, v) in [
+            ("collection", collection),
+            ("skill", skill),
+            ("tag", tag),
+            ("cursor", cursor),
+        ] {
+            if let Some(v) = v {
+                q.push((name, v.to_owned()));
+            }
+        }
+        self.json(&ep::DISCOVER, &[], &q, None).await
+    }
+
+    pub(crate) async fn resolve(&self, collection: &str, key: &str) -> Result<Value> {
+        self.json(&ep::RESOLVE, &[collection, key], &[], None).await
+    }
+
+    pub(crate) async fn card(&self) -> Result<Value> {
+        self.json(&ep::CARD, &[], &[], None).await
+    }
+
+    pub(crate) async fn jwks(&self) -> Result<Value> {
+        self.json(&ep::JWKS, &[], &[], None).await
+    }
+
+    pub(crate) async fn rotate_keys(&self) -> Result<Value> {
+        self.json(&ep::KEY_ROTATE, &[], &[], None).await
+    }
+
     pub(crate) async fn checkpoint(&self) -> Result<String> {
         self.text(&ep::CHECKPOINT, &[]).await
     }

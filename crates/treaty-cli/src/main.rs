@@ -4,6 +4,7 @@
 //! by `--url` / `TREATY_URL` with the token from `--token` / `TREATY_TOKEN`. `verify` works
 //! offline. Exit status: 0 success, 1 failure (the reason goes to stderr), 2 usage errors.
 
+mod card;
 mod client;
 mod verify;
 
@@ -43,6 +44,41 @@ enum Command {
     /// Issue, list and revoke write tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Search records (ranked full text with filters), following pages up to --max.
+    Discover {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Words to find (all must match).
+        #[arg(default_value = "")]
+        query: String,
+        /// Only this collection.
+        #[arg(long)]
+        collection: Option<String>,
+        /// Only records with this skill (id or name).
+        #[arg(long)]
+        skill: Option<String>,
+        /// Only records with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Results to print.
+        #[arg(long, default_value_t = 20)]
+        max: usize,
+    },
+    /// Exact lookup: the record with its receipt.
+    Resolve {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Collection.
+        collection: String,
+        /// Key (for manifests, the fingerprint).
+        key: String,
+    },
+    /// Registry cards.
+    #[command(subcommand)]
+    Card(CardCmd),
+    /// The registry card signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
     /// Check a receipt and a record offline against a verifier key.
     Verify(verify::VerifyArgs),
 }
@@ -203,6 +239,41 @@ enum CollectionCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum CardCmd {
+    /// Verify a registry card: signature and key (from the registry's own JWKS), URLs bound
+    /// to the origin it was fetched from, and the ledger verifier key. Exit 0 or 1.
+    Verify {
+        /// A registry URL (or its card URL), or a card file (then --jwks is required).
+        source: String,
+        /// JWKS file to check a card file against.
+        #[arg(long)]
+        jwks: Option<PathBuf>,
+        /// For a card file: the URL it was fetched from, to check its URLs against.
+        #[arg(long)]
+        fetched_from: Option<String>,
+    },
+    /// Print a registry's card.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// Rotate the card signing key (operator token). The old key stays published as retired.
+    Rotate {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print the JWKS.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum TokenCmd {
     /// Issue a token that may write the given collections (operator token). Printed once.
     Issue {
@@ -270,6 +341,84 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Collection(cmd) => collection(cmd).await,
         Command::Token(cmd) => token(cmd).await,
         Command::Verify(args) => Ok(verify::run(&args)),
+        Command::Card(CardCmd::Verify {
+            source,
+            jwks,
+            fetched_from,
+        }) => {
+            let src = if source.starts_with("http://") || source.starts_with("https://") {
+                card::Source::Url(source)
+            } else {
+                let Some(jwks) = jwks else {
+                    anyhow::bail!("verifying a card file needs --jwks <file>");
+                };
+                card::Source::File {
+                    card: PathBuf::from(source),
+                    jwks,
+                    origin: fetched_from,
+                }
+            };
+            card::verify(src).await
+        }
+        Command::Card(CardCmd::Show { client }) => {
+            print_json(&client::Client::new(&client)?.card().await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCmd::Rotate { client }) => {
+            print_json(&client::Client::new(&client)?.rotate_keys().await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCmd::List { client }) => {
+            print_json(&client::Client::new(&client)?.jwks().await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Discover {
+            client,
+            query,
+            collection,
+            skill,
+            tag,
+            max,
+        } => {
+            let c = client::Client::new(&client)?;
+            let mut cursor: Option<String> = None;
+            let mut shown = 0usize;
+            'pages: loop {
+                let page = c
+                    .discover(
+                        &query,
+                        collection.as_deref(),
+                        skill.as_deref(),
+                        tag.as_deref(),
+                        cursor.as_deref(),
+                    )
+                    .await?;
+                for r in page["results"].as_array().into_iter().flatten() {
+                    if shown >= max {
+                        break 'pages;
+                    }
+                    println!("{r}");
+                    shown += 1;
+                }
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resolve {
+            client,
+            collection,
+            key,
+        } => {
+            print_json(
+                &client::Client::new(&client)?
+                    .resolve(&collection, &key)
+                    .await?,
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -78,6 +78,55 @@ pub struct FileConfig {
     /// Sequencer settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequencer: Option<SequencerFile>,
+    /// What the registry card says about this registry (operator-edited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardSettings>,
+    /// The trust policy published in the registry card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_policy: Option<TrustPolicySettings>,
+}
+
+/// `[card]` in the TOML file: the operator-edited parts of the registry card.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardSettings {
+    /// Display name (default: the ledger origin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Operator contact, e.g. `mailto:ops@example.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// Latitude as a decimal string (unsigned card block; never signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<String>,
+    /// Longitude as a decimal string (unsigned card block; never signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<String>,
+    /// mTLS identity, `spiffe://<trust-domain>/registry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spiffe_id: Option<String>,
+}
+
+/// `[trust_policy]` in the TOML file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustPolicySettings {
+    /// Whether this registry accepts trust proposals.
+    pub accepts_proposals: bool,
+    /// The lowest trust level it federates at (0-4).
+    pub min_trust_level: u8,
+    /// Whether trust must be mutual.
+    pub requires_mutual: bool,
+}
+
+impl Default for TrustPolicySettings {
+    fn default() -> Self {
+        Self {
+            accepts_proposals: true,
+            min_trust_level: 1,
+            requires_mutual: true,
+        }
+    }
 }
 
 /// `[sequencer]` in the TOML file.
@@ -105,6 +154,10 @@ pub struct Config {
     pub batch_max_entries: usize,
     /// Longest a write waits for its batch to close, in milliseconds.
     pub batch_max_wait_ms: u64,
+    /// Operator-edited registry card fields.
+    pub card: CardSettings,
+    /// Published trust policy.
+    pub trust_policy: TrustPolicySettings,
 }
 
 impl Config {
@@ -161,12 +214,21 @@ impl Config {
                 reason: format!("{batch_max_wait_ms} is above {BATCH_WAIT_MS_MAX}"),
             });
         }
+        let trust_policy = file.trust_policy.unwrap_or_default();
+        if trust_policy.min_trust_level > 4 {
+            return Err(ConfigError::Invalid {
+                field: "trust_policy.min_trust_level",
+                reason: format!("{} is not within 0..=4", trust_policy.min_trust_level),
+            });
+        }
         Ok(Self {
             data_dir,
             listen,
             public_url,
             batch_max_entries,
             batch_max_wait_ms,
+            card: file.card.unwrap_or_default(),
+            trust_policy,
         })
     }
 }

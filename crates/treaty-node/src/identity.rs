@@ -154,6 +154,8 @@ pub fn init(
             listen: Some(config.listen.to_string()),
             public_url: Some(public_url.to_owned()),
             sequencer: None,
+            card: None,
+            trust_policy: None,
         },
     )
     .map_err(io("writing", &dir.join(config::CONFIG_FILE_NAME)))?;

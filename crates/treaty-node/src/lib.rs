@@ -5,6 +5,7 @@
 //! caller's shutdown future completes. Tests bind `127.0.0.1:0` and run several nodes.
 
 pub mod api;
+pub mod card;
 pub mod clock;
 pub mod config;
 pub mod identity;
@@ -38,6 +39,9 @@ pub enum NodeError {
     /// Note formats.
     #[error(transparent)]
     Note(#[from] treaty_note::NoteError),
+    /// The registry card.
+    #[error(transparent)]
+    Card(#[from] card::CardServiceError),
 }
 
 /// A node ready to serve.
@@ -83,8 +87,22 @@ impl Node {
         )?;
         let (handle, join) = seq.spawn(treaty_types::limits::SEQUENCER_QUEUE_MAX)?;
 
-        let admin = Writer::open(&db)?;
+        let mut admin = Writer::open(&db)?;
         let collections = api::load_collections(&admin)?;
+        let card = card::CardService::open(
+            config,
+            card::CardIdentity {
+                node_id: id.node_id.clone(),
+                base_url: id.public_url.clone(),
+                origin: id.origin.clone(),
+                verifier_key: verifier_key.clone(),
+                settings: config.card.clone(),
+                trust_policy: config.trust_policy,
+            },
+            &mut admin,
+            &card::card_collections(&collections),
+            clock.now_ms(),
+        )?;
         let tokens = TokenTable::from_rows(&admin.tokens()?);
         let state = AppState(Arc::new(Shared {
             node_id: id.node_id.into(),
@@ -98,6 +116,7 @@ impl Node {
             tokens: Arc::new(RwLock::new(tokens)),
             collections: Arc::new(RwLock::new(collections)),
             clock,
+            card: Arc::new(card),
         }));
         Ok(Self {
             state,

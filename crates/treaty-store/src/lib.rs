@@ -150,6 +150,19 @@ pub struct SchemaRow {
     pub set_ms: u64,
 }
 
+/// A registry card signing key (public half; the seed lives in a file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardKeyRow {
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    /// Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// Created, Unix milliseconds.
+    pub created_ms: u64,
+    /// Retired, Unix milliseconds (None for the current key).
+    pub retired_ms: Option<u64>,
+}
+
 /// An access token, stored only as its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
@@ -454,6 +467,89 @@ impl Writer {
                 })
             })
             .collect()
+    }
+
+    /// All card keys, oldest first.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn card_keys(&self) -> Result<Vec<CardKeyRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kid, public_key, created_ms, retired_ms FROM card_keys ORDER BY created_ms, kid",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(kid, pk, created, retired)| {
+                Ok(CardKeyRow {
+                    kid,
+                    public_key: hash_of(pk)?,
+                    created_ms: u64_of(created),
+                    retired_ms: retired.map(u64_of),
+                })
+            })
+            .collect()
+    }
+
+    /// Makes `new` the current card key, retiring the current one at `new.created_ms`, in one
+    /// transaction.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn rotate_card_key(&mut self, new: &CardKeyRow) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE card_keys SET retired_ms = ?1 WHERE retired_ms IS NULL",
+            [i64_of(new.created_ms)],
+        )?;
+        tx.execute(
+            "INSERT INTO card_keys(kid, public_key, created_ms, retired_ms) VALUES (?1, ?2, ?3, NULL)",
+            params![new.kid, &new.public_key[..], i64_of(new.created_ms)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The stored signed card: (etag, document, signed_ms).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn card_state(&self) -> Result<Option<(String, Vec<u8>, u64)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT etag, document, signed_ms FROM card_state WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, u64_of(r.get(2)?))),
+            )
+            .optional()?)
+    }
+
+    /// Stores the signed card.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn put_card_state(
+        &self,
+        etag: &str,
+        document: &[u8],
+        signed_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO card_state(id, etag, document, signed_ms) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET etag = excluded.etag, document = excluded.document,
+               signed_ms = excluded.signed_ms",
+            params![etag, document, i64_of(signed_ms)],
+        )?;
+        Ok(())
     }
 
     /// Stores a token (by hash).

@@ -61,6 +61,20 @@ const MIGRATIONS: &[&str] = &[
         schema     TEXT NOT NULL,
         set_ms     INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 4: registry card signing keys (public halves; seeds live in files) and the signed card.
+    "CREATE TABLE card_keys (
+        kid        TEXT PRIMARY KEY,
+        public_key BLOB NOT NULL,
+        created_ms INTEGER NOT NULL,
+        retired_ms INTEGER
+     ) WITHOUT ROWID;
+     -- The signed card, kept so that restarts serve byte-identical bytes under the same ETag.
+     CREATE TABLE card_state (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        etag      TEXT NOT NULL,
+        document  BLOB NOT NULL,
+        signed_ms INTEGER NOT NULL
+     );",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.

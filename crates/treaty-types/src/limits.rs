@@ -47,3 +47,9 @@ pub const REQUESTS_IN_FLIGHT_MAX: usize = 4096;
 pub const SCHEMA_BYTES_MAX: usize = 64 * 1024;
 /// Longest schema version string.
 pub const SCHEMA_VERSION_BYTES_MAX: usize = 64;
+/// Default page of `GET /v1/discover`.
+pub const DISCOVER_PAGE_DEFAULT: u32 = 20;
+/// Largest page of `GET /v1/discover`.
+pub const DISCOVER_PAGE_MAX: u32 = 100;
+/// Longest `query`, `skill` or `tag` parameter of `GET /v1/discover`, in bytes.
+pub const DISCOVER_QUERY_BYTES_MAX: usize = 256;

@@ -4,7 +4,9 @@
 
 mod auth;
 mod bad_input;
+mod card;
 mod cli;
+mod discovery;
 mod durability;
 mod harness;
 mod ledger;

@@ -233,6 +233,53 @@ pub const RECORD_LIST: Endpoint = Endpoint {
     errors: &[400, 404],
 };
 
+/// `GET /v1/discover`.
+pub const DISCOVER: Endpoint = Endpoint {
+    id: "discover",
+    method: Method::Get,
+    path: "/v1/discover",
+    tag: "discovery",
+    summary: "Ranked full-text search over record names, descriptions, skills and tags, with filters and cursor pagination.",
+    auth: Auth::Public,
+    params: &[
+        query(
+            "query",
+            "string",
+            "Words to find (all must match); at most 256 bytes.",
+        ),
+        query("collection", "string", "Only this collection."),
+        query(
+            "skill",
+            "string",
+            "Only records with a skill whose id or name is this.",
+        ),
+        query("tag", "string", "Only records with this tag."),
+        query("limit", "integer", "Page size, 1-100 (default 20)."),
+        query(
+            "cursor",
+            "string",
+            "Opaque cursor from the previous page's next_cursor.",
+        ),
+    ],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 404],
+};
+
+/// `GET /v1/resolve/{collection}/{key}`.
+pub const RESOLVE: Endpoint = Endpoint {
+    id: "resolve",
+    method: Method::Get,
+    path: "/v1/resolve/{collection}/{key}",
+    tag: "discovery",
+    summary: "Exact lookup (e.g. a manifest by fingerprint): the record, its tlog-proof receipt and the checkpoint it is proven against.",
+    auth: Auth::Public,
+    params: &[COLLECTION, KEY],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 404, 410],
+};
+
 /// `GET /v1/collections`.
 pub const COLLECTION_LIST: Endpoint = Endpoint {
     id: "listCollections",
@@ -452,6 +499,48 @@ pub const PROOF_CONSISTENCY: Endpoint = Endpoint {
     errors: &[400],
 };
 
+/// `GET /.well-known/registry-card.json`.
+pub const CARD: Endpoint = Endpoint {
+    id: "getRegistryCard",
+    method: Method::Get,
+    path: "/.well-known/registry-card.json",
+    tag: "identity",
+    summary: "The signed registry card (detached EdDSA JWS over the JCS form of its signed core) plus an unsigned `volatile` block. Strong ETag; If-None-Match answers 304.",
+    auth: Auth::Public,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[],
+};
+
+/// `GET /.well-known/registry-jwks.json`.
+pub const JWKS: Endpoint = Endpoint {
+    id: "getRegistryJwks",
+    method: Method::Get,
+    path: "/.well-known/registry-jwks.json",
+    tag: "identity",
+    summary: "The card signing keys (RFC 7517 OKP Ed25519): the current key and retired keys with their validity windows.",
+    auth: Auth::Public,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[],
+};
+
+/// `POST /v1/keys/rotate`.
+pub const KEY_ROTATE: Endpoint = Endpoint {
+    id: "rotateCardKey",
+    method: Method::Post,
+    path: "/v1/keys/rotate",
+    tag: "identity",
+    summary: "Rotate the card signing key (operator): the old key is retired (kept in the JWKS) and the card re-signed. The ledger key never rotates.",
+    auth: Auth::Operator,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[401, 403],
+};
+
 /// `GET /healthz`.
 pub const HEALTH: Endpoint = Endpoint {
     id: "health",
@@ -487,6 +576,8 @@ pub const ALL: &[&Endpoint] = &[
     &RECORD_DELETE,
     &RECORD_RECEIPT,
     &RECORD_LIST,
+    &DISCOVER,
+    &RESOLVE,
     &COLLECTION_LIST,
     &COLLECTION_PUT,
     &SCHEMA_PUT,
@@ -500,6 +591,9 @@ pub const ALL: &[&Endpoint] = &[
     &LOG_ENTRIES,
     &PROOF_INCLUSION,
     &PROOF_CONSISTENCY,
+    &CARD,
+    &JWKS,
+    &KEY_ROTATE,
     &HEALTH,
     &OPENAPI,
 ];

@@ -2,6 +2,8 @@
 //! every malformed request into problem+json, and bearer-token authorization.
 
 mod admin;
+mod card;
+mod discovery;
 pub mod endpoints;
 mod log;
 pub mod problem;
@@ -159,6 +161,8 @@ pub struct Shared {
     pub collections: Arc<RwLock<BTreeMap<String, CollectionInfo>>>,
     /// Time source.
     pub clock: Arc<dyn Clock>,
+    /// The registry card and its keys.
+    pub card: Arc<crate::card::CardService>,
 }
 
 impl AppState {
@@ -253,7 +257,19 @@ impl AppState {
 
     /// Marks the registry card stale after an operator edit (collections, schemas, keys).
     pub fn card_changed(&self) {
-        // The registry card arrives with the card issue; until then nothing is cached.
+        let collections = self
+            .collections
+            .read()
+            .map(|c| crate::card::card_collections(&c))
+            .unwrap_or_default();
+        let now = self.clock.now_ms();
+        let result = match self.admin.lock() {
+            Ok(w) => self.card.refresh(&w, &collections, now),
+            Err(_) => return,
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "registry card not refreshed");
+        }
     }
 
     /// Reloads tokens from the database after a change.
@@ -308,6 +324,8 @@ pub fn router(state: AppState) -> Router {
         .add(&endpoints::RECORD_DELETE, records::delete)
         .add(&endpoints::RECORD_RECEIPT, records::receipt)
         .add(&endpoints::RECORD_LIST, records::list)
+        .add(&endpoints::DISCOVER, discovery::discover)
+        .add(&endpoints::RESOLVE, discovery::resolve)
         .add(&endpoints::COLLECTION_LIST, admin::list_collections)
         .add(&endpoints::COLLECTION_PUT, admin::put_collection)
         .add(&endpoints::SCHEMA_PUT, admin::put_schema)
@@ -321,6 +339,9 @@ pub fn router(state: AppState) -> Router {
         .add(&endpoints::LOG_ENTRIES, log::entries)
         .add(&endpoints::PROOF_INCLUSION, log::inclusion)
         .add(&endpoints::PROOF_CONSISTENCY, log::consistency)
+        .add(&endpoints::CARD, card::card)
+        .add(&endpoints::JWKS, card::jwks)
+        .add(&endpoints::KEY_ROTATE, card::rotate)
         .add(&endpoints::HEALTH, admin::health)
         .add(&endpoints::OPENAPI, admin::openapi);
     debug_assert_eq!(
