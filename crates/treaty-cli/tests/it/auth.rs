@@ -99,8 +99,21 @@ async fn tokens_are_stored_only_as_hashes() {
         .await;
     let token = issued["token"].as_str().unwrap().to_owned();
     node.kill9();
-    for entry in std::fs::read_dir(&node.data_dir).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    let mut files = Vec::new();
+    let mut dirs = vec![node.data_dir.clone()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path)
+            } else {
+                files.push(path)
+            }
+        }
+    }
+    assert!(files.len() >= 4, "{files:?}");
+    for file in files {
+        let bytes = std::fs::read(file).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains(&token), "secret token found on disk");
         assert!(!text.contains(ADMIN_TOKEN), "operator token found on disk");

@@ -240,3 +240,80 @@ async fn client_verbs_and_offline_verify() {
     assert_eq!(code, 1);
     assert!(err.contains("404 unknown_collection"), "{err}");
 }
+
+#[tokio::test]
+async fn schema_discovery_card_and_key_verbs() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path());
+    let env = [
+        ("TREATY_URL", node.url.as_str()),
+        ("TREATY_TOKEN", ADMIN_TOKEN),
+    ];
+    let run = |args: &[&str]| cli(args, &env);
+
+    let schema_path = dir.path().join("schema.json");
+    std::fs::write(&schema_path, r#"{"type":"object","required":["amount"]}"#).unwrap();
+    let (code, out, err) = run(&[
+        "collection",
+        "set-schema",
+        "receipt",
+        "--schema-version",
+        "2.0.0",
+        "--file",
+        schema_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"version\": \"2.0.0\""), "{out}");
+    let (code, out, _) = run(&["collection", "get-schema", "receipt"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"required\""), "{out}");
+    let (code, _, err) = run(&["record", "put", "receipt", "r1", "--data", "{}"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("422 schema_violation"), "{err}");
+    assert_eq!(run(&["collection", "delete-schema", "receipt"]).0, 0);
+
+    let card = r#"{"name":"Translator","description":"English to French","url":"https://a.example","version":"1","skills":[{"id":"translate","name":"Translate","description":"text","tags":["fr"]}]}"#;
+    assert_eq!(
+        run(&["record", "put", "agent-card", "t1", "--data", card]).0,
+        0
+    );
+    let (code, out, err) = run(&["discover", "french", "--tag", "fr"]);
+    assert_eq!(code, 0, "{err}");
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(first["key"], "t1");
+    let (code, out, _) = run(&["resolve", "agent-card", "t1"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("c2sp.org/tlog-proof@v1"), "{out}");
+
+    let (code, out, _) = run(&["card", "show"]);
+    assert_eq!(code, 0);
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let old_kid = {
+        let (_, jwks) = node.get_json("/.well-known/registry-jwks.json").await;
+        jwks["keys"][0]["kid"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(shown["base_url"].as_str(), Some(node.url.as_str()));
+    let (code, out, _) = run(&["keys", "rotate"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = run(&["keys", "list"]);
+    assert_eq!(code, 0);
+    let jwks: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let statuses: Vec<_> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["kid"].as_str().unwrap().to_owned(),
+                k["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses.len(), 2);
+    assert!(
+        statuses.contains(&(old_kid, "retired".to_owned())),
+        "{statuses:?}"
+    );
+    let (code, out, _) = run(&["card", "verify", &node.url]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -175,18 +175,21 @@ async fn discovery_ranks_filters_pages_and_forgets_tombstones() {
     let long = "x".repeat(300);
     let (s, p) = node.get_json(&format!("/v1/discover?query={long}")).await;
     assert_eq!((s, p["code"].as_str()), (400, Some("query_too_long")));
-    // Query syntax is plain text, never FTS syntax.
+    // Query syntax is plain text, never FTS syntax: words inside it are searched as words,
+    // and pure punctuation is a clear 400.
     for q in [
-        "%22",
-        "*",
         "NEAR(a%20b)",
         "a%20OR%20b",
         "-x",
         "name:translator",
-        "%5E",
+        "translator*",
     ] {
-        let (s, _) = node.get_json(&format!("/v1/discover?query={q}")).await;
-        assert_eq!(s, 200, "{q}");
+        let (s, p) = node.get_json(&format!("/v1/discover?query={q}")).await;
+        assert_eq!(s, 200, "{q}: {p}");
+    }
+    for q in ["%22", "*", "%5E", "(((", "%22%22"] {
+        let (s, p) = node.get_json(&format!("/v1/discover?query={q}")).await;
+        assert_eq!((s, p["code"].as_str()), (400, Some("invalid_query")), "{q}");
     }
 }
 
