@@ -4,6 +4,7 @@
 //! by `--url` / `TREATY_URL` with the token from `--token` / `TREATY_TOKEN`. `verify` works
 //! offline. Exit status: 0 success, 1 failure (the reason goes to stderr), 2 usage errors.
 
+mod anchor;
 mod card;
 mod client;
 mod verify;
@@ -73,6 +74,9 @@ enum Command {
         /// Key (for manifests, the fingerprint).
         key: String,
     },
+    /// Federated anchoring: build, extract, stamp, upgrade, verify.
+    #[command(subcommand)]
+    Anchor(anchor::AnchorCmd),
     /// Registry cards.
     #[command(subcommand)]
     Card(CardCmd),
@@ -341,6 +345,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Collection(cmd) => collection(cmd).await,
         Command::Token(cmd) => token(cmd).await,
         Command::Verify(args) => Ok(verify::run(&args)),
+        Command::Anchor(cmd) => anchor::run(cmd).await,
         Command::Card(CardCmd::Verify {
             source,
             jwks,
