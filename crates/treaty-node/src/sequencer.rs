@@ -47,17 +47,50 @@ pub struct LedgerHead {
 /// Shared handle to the newest checkpoint; replaced whole after each commit.
 pub type HeadCell = Arc<RwLock<Arc<LedgerHead>>>;
 
+/// What a write changes.
+#[derive(Debug)]
+pub enum Change {
+    /// A record mutation.
+    Record {
+        /// Collection (already validated to exist).
+        collection: CollectionName,
+        /// Key (already validated).
+        key: RecordKey,
+        /// Put or delete.
+        op: Operation,
+        /// Body for puts (already validated).
+        body: Option<Value>,
+    },
+    /// A digest submitted to the timestamp calendar. Submitting the same digest again adds
+    /// nothing: the answer names the existing entry.
+    Anchor {
+        /// The digest, 1-64 bytes.
+        digest: Vec<u8>,
+    },
+}
+
+/// Where a write's outcome goes.
+type Reply = oneshot::Sender<Result<WriteAck, WriteError>>;
+
+/// The parts of a batch under construction that calendar submissions touch.
+struct CalendarBatch<'a> {
+    /// Leaf hashes of digests already in this batch, with their positions.
+    pending_anchors: &'a mut HashMap<Hash, usize>,
+    /// Callers of a digest already in this batch, answered with that entry's outcome.
+    followers: &'a mut Vec<(usize, Reply)>,
+    /// Positions of calendar entries in `prepared`.
+    calendar: &'a mut Vec<usize>,
+    /// The batch's entries.
+    prepared: &'a mut Vec<PreparedEntry>,
+    /// One reply per entry in `prepared`.
+    accepted: &'a mut Vec<Reply>,
+}
+
 /// One write waiting to be sequenced.
 #[derive(Debug)]
 pub struct WriteCommand {
-    /// Collection (already validated to exist).
-    pub collection: CollectionName,
-    /// Key (already validated).
-    pub key: RecordKey,
-    /// Put or delete.
-    pub op: Operation,
-    /// Body for puts (already validated).
-    pub body: Option<Value>,
+    /// The change.
+    pub change: Change,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<Result<WriteAck, WriteError>>,
 }
@@ -130,14 +163,27 @@ impl SequencerHandle {
         op: Operation,
         body: Option<Value>,
     ) -> Result<WriteAck, WriteError> {
-        let (reply, rx) = oneshot::channel();
-        let cmd = WriteCommand {
+        self.submit(Change::Record {
             collection,
             key,
             op,
             body,
-            reply,
-        };
+        })
+        .await
+    }
+
+    /// Queues a calendar digest and waits until its entry is durable and checkpointed (or
+    /// answers at once with the existing entry for a digest submitted before).
+    ///
+    /// # Errors
+    /// [`WriteError`]; on every error nothing was written.
+    pub async fn anchor(&self, digest: Vec<u8>) -> Result<WriteAck, WriteError> {
+        self.submit(Change::Anchor { digest }).await
+    }
+
+    async fn submit(&self, change: Change) -> Result<WriteAck, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = WriteCommand { change, reply };
         match self.tx.try_send(cmd) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(WriteError::Busy),
@@ -253,11 +299,35 @@ impl Sequencer {
         // Versions handed out earlier in this batch, which the database does not have yet.
         let mut pending: HashMap<(String, String), (u64, Operation)> = HashMap::new();
 
+        // Calendar digests already taken in this batch, and the positions of calendar entries.
+        let mut pending_anchors: HashMap<Hash, usize> = HashMap::new();
+        let mut calendar: Vec<usize> = Vec::new();
+        let mut followers: Vec<(usize, Reply)> = Vec::new();
+
         for cmd in batch.drain(..) {
-            let id = (
-                cmd.collection.as_str().to_owned(),
-                cmd.key.as_str().to_owned(),
-            );
+            let (collection, key, op, body) = match cmd.change {
+                Change::Record {
+                    collection,
+                    key,
+                    op,
+                    body,
+                } => (collection, key, op, body),
+                Change::Anchor { digest } => {
+                    self.prepare_anchor(
+                        &digest,
+                        cmd.reply,
+                        &mut CalendarBatch {
+                            pending_anchors: &mut pending_anchors,
+                            followers: &mut followers,
+                            calendar: &mut calendar,
+                            prepared: &mut prepared,
+                            accepted: &mut accepted,
+                        },
+                    );
+                    continue;
+                }
+            };
+            let id = (collection.as_str().to_owned(), key.as_str().to_owned());
             let head = match pending.get(&id) {
                 Some(h) => Ok(Some(*h)),
                 None => self.writer.record_head(&id.0, &id.1),
@@ -269,7 +339,7 @@ impl Sequencer {
                     continue;
                 }
             };
-            if cmd.op == Operation::Delete && !matches!(head, Some((_, Operation::Put))) {
+            if op == Operation::Delete && !matches!(head, Some((_, Operation::Put))) {
                 let _ = cmd.reply.send(Err(WriteError::NotFound {
                     collection: id.0,
                     key: id.1,
@@ -278,11 +348,11 @@ impl Sequencer {
             }
             let version = head.map_or(1, |(v, _)| v + 1);
             let entry = LedgerEntry::Record {
-                collection: cmd.collection,
-                key: cmd.key,
+                collection,
+                key,
                 version,
-                op: cmd.op,
-                body: cmd.body,
+                op,
+                body,
                 time_ms: now,
             };
             let leaf = match entry.to_leaf_bytes() {
@@ -292,7 +362,7 @@ impl Sequencer {
                     continue;
                 }
             };
-            pending.insert(id.clone(), (version, cmd.op));
+            pending.insert(id.clone(), (version, op));
             let body = match entry {
                 LedgerEntry::Record { body, .. } => body,
                 _ => None,
@@ -304,12 +374,13 @@ impl Sequencer {
                 collection: id.0,
                 key: id.1,
                 version,
-                op: cmd.op,
+                op,
                 time_ms: now,
             });
             accepted.push(cmd.reply);
         }
         if prepared.is_empty() {
+            // Nothing new to commit; followers only exist alongside a prepared entry.
             return;
         }
 
@@ -318,7 +389,7 @@ impl Sequencer {
         for e in &prepared {
             range.append(e.leaf_hash, |h| hashes.push(h));
         }
-        let result = self.commit(first_index, &prepared, &hashes, &range, now);
+        let result = self.commit(first_index, &prepared, &calendar, &hashes, &range, now);
         match result {
             Ok((head, proofs)) => {
                 self.range = range;
@@ -326,16 +397,25 @@ impl Sequencer {
                 if let Ok(mut cell) = self.head.write() {
                     *cell = head.clone();
                 }
-                for (i, ((reply, e), proof)) in
-                    accepted.into_iter().zip(&prepared).zip(proofs).enumerate()
-                {
-                    let _ = reply.send(Ok(WriteAck {
+                let acks: Vec<WriteAck> = prepared
+                    .iter()
+                    .zip(proofs)
+                    .enumerate()
+                    .map(|(i, (e, proof))| WriteAck {
                         version: e.version,
                         index: first_index + i as u64,
                         leaf_hash: e.leaf_hash,
                         checkpoint: head.clone(),
                         proof,
-                    }));
+                    })
+                    .collect();
+                for (position, reply) in followers {
+                    if let Some(ack) = acks.get(position) {
+                        let _ = reply.send(Ok(ack.clone()));
+                    }
+                }
+                for (reply, ack) in accepted.into_iter().zip(acks) {
+                    let _ = reply.send(Ok(ack));
                 }
                 tracing::debug!(
                     entries = prepared.len(),
@@ -345,11 +425,77 @@ impl Sequencer {
             }
             Err(message) => {
                 tracing::error!(%message, entries = prepared.len(), "batch not committed");
-                for reply in accepted {
+                for reply in accepted
+                    .into_iter()
+                    .chain(followers.into_iter().map(|(_, r)| r))
+                {
                     let _ = reply.send(Err(WriteError::Storage(message.clone())));
                 }
             }
         }
+    }
+
+    /// Adds a calendar digest to the batch, or answers at once when it is already anchored.
+    fn prepare_anchor(&self, digest: &[u8], reply: Reply, b: &mut CalendarBatch<'_>) {
+        let CalendarBatch {
+            pending_anchors,
+            followers,
+            calendar,
+            prepared,
+            accepted,
+        } = b;
+        let entry = LedgerEntry::Anchor {
+            digest: hex::encode(digest),
+        };
+        let leaf = match entry.to_leaf_bytes() {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = reply.send(Err(WriteError::Entry(e)));
+                return;
+            }
+        };
+        let leaf_hash = treaty_merkle::leaf_hash(&leaf);
+        let existing = match self.writer.calendar_entry(&leaf_hash) {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = reply.send(Err(WriteError::Storage(e.to_string())));
+                return;
+            }
+        };
+        if let Some(index) = existing {
+            let head = self
+                .head
+                .read()
+                .map(|h| h.clone())
+                .unwrap_or_else(|e| e.into_inner().clone());
+            let _ = reply.send(Ok(WriteAck {
+                version: 0,
+                index,
+                leaf_hash,
+                checkpoint: head,
+                proof: Vec::new(),
+            }));
+            return;
+        }
+        if let Some(&position) = pending_anchors.get(&leaf_hash) {
+            // The same digest twice in one batch: one entry; the second caller gets the
+            // first's outcome.
+            followers.push((position, reply));
+            return;
+        }
+        calendar.push(prepared.len());
+        pending_anchors.insert(leaf_hash, prepared.len());
+        prepared.push(PreparedEntry {
+            body: None,
+            leaf_hash,
+            leaf,
+            collection: String::new(),
+            key: String::new(),
+            version: 0,
+            op: Operation::Put,
+            time_ms: 0,
+        });
+        accepted.push(reply);
     }
 
     /// Signs, proves and commits; returns the new head and each entry's proof.
@@ -357,6 +503,7 @@ impl Sequencer {
         &mut self,
         first_index: u64,
         prepared: &[PreparedEntry],
+        calendar: &[usize],
         hashes: &[Hash],
         range: &CompactRange,
         now: u64,
@@ -377,12 +524,15 @@ impl Sequencer {
             signed_ms: now,
         };
         self.writer
-            .commit_batch(&BatchCommit {
-                first_index,
-                entries: prepared,
-                hashes,
-                checkpoint: &checkpoint,
-            })
+            .commit_batch_with_calendar(
+                &BatchCommit {
+                    first_index,
+                    entries: prepared,
+                    hashes,
+                    checkpoint: &checkpoint,
+                },
+                calendar,
+            )
             .map_err(|e| e.to_string())?;
         Ok((
             Arc::new(LedgerHead {

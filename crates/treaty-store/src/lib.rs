@@ -315,6 +315,21 @@ impl Writer {
     /// SQLite errors, or [`StoreError::Corrupt`] when the batch does not start at the
     /// current ledger size (nothing is written then).
     pub fn commit_batch(&mut self, batch: &BatchCommit<'_>) -> Result<(), StoreError> {
+        self.commit_batch_with_calendar(batch, &[])
+    }
+
+    /// [`Writer::commit_batch`] for a batch that also holds calendar entries: the entries at
+    /// the positions listed in `calendar` (indexes into `batch.entries`) are timestamp
+    /// submissions, not record mutations. They get a `calendar_entries` row (leaf hash to
+    /// ledger index, for `GET /timestamp/<leaf>`) instead of a record head.
+    ///
+    /// # Errors
+    /// As [`Writer::commit_batch`].
+    pub fn commit_batch_with_calendar(
+        &mut self,
+        batch: &BatchCommit<'_>,
+        calendar: &[usize],
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         let size = ledger_size(&tx)?;
         if size != batch.first_index {
@@ -347,9 +362,15 @@ impl Writer {
                    op = excluded.op, ledger_index = excluded.ledger_index,
                    updated_ms = excluded.updated_ms",
             )?;
+            let mut put_calendar =
+                tx.prepare_cached("INSERT INTO calendar_entries(leaf_hash, idx) VALUES (?1, ?2)")?;
             for (i, e) in batch.entries.iter().enumerate() {
                 let idx = i64_of(batch.first_index + i as u64);
                 put_entry.execute(params![idx, e.leaf, &e.leaf_hash[..]])?;
+                if calendar.contains(&i) {
+                    put_calendar.execute(params![&e.leaf_hash[..], idx])?;
+                    continue;
+                }
                 put_record.execute(params![
                     e.collection,
                     e.key,
@@ -467,6 +488,14 @@ impl Writer {
                 })
             })
             .collect()
+    }
+
+    /// The ledger index of a calendar entry, by leaf hash.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn calendar_entry(&self, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
+        calendar_entry(&self.conn, leaf_hash)
     }
 
     /// All card keys, oldest first.
@@ -738,6 +767,14 @@ impl Reader {
         collections(&self.conn)
     }
 
+    /// The ledger index of a calendar entry, by leaf hash.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn calendar_entry(&self, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
+        calendar_entry(&self.conn, leaf_hash)
+    }
+
     /// Runs a discovery query over the full-text index.
     ///
     /// # Errors
@@ -783,6 +820,14 @@ fn record_from_raw(raw: RawRecord) -> Result<RecordRow, StoreError> {
         leaf_hash: hash_of(leaf_hash)?,
         updated_ms: u64_of(updated),
     })
+}
+
+fn calendar_entry(conn: &Connection, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT idx FROM calendar_entries WHERE leaf_hash = ?1")?;
+    Ok(stmt
+        .query_row([&leaf_hash[..]], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(u64_of))
 }
 
 fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {

@@ -75,6 +75,11 @@ const MIGRATIONS: &[&str] = &[
         document  BLOB NOT NULL,
         signed_ms INTEGER NOT NULL
      );",
+    // 5: the timestamp calendar: which ledger entry holds a submitted digest, by leaf hash.
+    "CREATE TABLE calendar_entries (
+        leaf_hash BLOB PRIMARY KEY,
+        idx       INTEGER NOT NULL UNIQUE REFERENCES entries(idx)
+     ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction.

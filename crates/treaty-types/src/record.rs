@@ -242,6 +242,8 @@ impl Operation {
 pub enum EntryKind {
     /// A record mutation.
     Record,
+    /// A digest submitted to the node's timestamp calendar.
+    Anchor,
 }
 
 /// One ledger entry. Its leaf bytes are the JCS form of this object.
@@ -265,6 +267,14 @@ pub enum LedgerEntry {
         /// When the sequencer accepted the mutation, Unix milliseconds.
         time_ms: u64,
     },
+    /// A digest submitted to the node's OpenTimestamps calendar (`POST /digest`):
+    /// `{"digest":"<lowercase hex>","kind":"anchor"}`. No time member: the same digest always
+    /// gives the same leaf, which is what lets an OpenTimestamps path reach the leaf from the
+    /// digest with fixed prepend/append operations.
+    Anchor {
+        /// The submitted digest (1-64 bytes), lowercase hex.
+        digest: String,
+    },
 }
 
 impl LedgerEntry {
@@ -274,9 +284,24 @@ impl LedgerEntry {
     /// [`RecordError::Json`] for bodies that cannot be canonicalized,
     /// [`RecordError::EntryTooLarge`] past [`ENTRY_BYTES_MAX`].
     pub fn to_leaf_bytes(&self) -> Result<Vec<u8>, RecordError> {
-        let LedgerEntry::Record { body, .. } = self;
-        if let Some(body) = body {
-            check_json(body)?;
+        match self {
+            LedgerEntry::Record {
+                body: Some(body), ..
+            } => check_json(body)?,
+            LedgerEntry::Anchor { digest } => {
+                let ok = !digest.is_empty()
+                    && digest.len() <= 128
+                    && digest.len() % 2 == 0
+                    && digest
+                        .bytes()
+                        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                if !ok {
+                    return Err(RecordError::NotCanonical(
+                        "an anchor digest is 1-64 bytes as lowercase hex".into(),
+                    ));
+                }
+            }
+            LedgerEntry::Record { body: None, .. } => {}
         }
         // Serialize the entry straight to JCS (no intermediate Value: this is per write).
         let bytes = serde_json_canonicalizer::to_vec(self)
@@ -406,6 +431,30 @@ mod tests {
         };
         let bytes = tomb.to_leaf_bytes().expect("bytes");
         assert!(!std::str::from_utf8(&bytes).expect("utf8").contains("body"));
+    }
+
+    #[test]
+    fn anchor_entries_have_the_calendar_layout() {
+        let e = LedgerEntry::Anchor {
+            digest: "00ff".into(),
+        };
+        let bytes = e.to_leaf_bytes().expect("bytes");
+        assert_eq!(bytes, br#"{"digest":"00ff","kind":"anchor"}"#);
+        assert_eq!(LedgerEntry::from_leaf_bytes(&bytes).expect("parse"), e);
+        assert!(
+            LedgerEntry::Anchor {
+                digest: "0F".into()
+            }
+            .to_leaf_bytes()
+            .is_err()
+        );
+        assert!(
+            LedgerEntry::Anchor {
+                digest: String::new()
+            }
+            .to_leaf_bytes()
+            .is_err()
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, unreachable_pub, dead_code)]
 
+mod anchor;
 mod auth;
 mod bad_input;
 mod card;

@@ -541,6 +541,37 @@ pub const KEY_ROTATE: Endpoint = Endpoint {
     errors: &[401, 403],
 };
 
+/// `POST /digest`.
+pub const CALENDAR_DIGEST: Endpoint = Endpoint {
+    id: "calendarDigest",
+    method: Method::Post,
+    path: "/digest",
+    tag: "calendar",
+    summary: "OpenTimestamps calendar: submit a raw digest (1-64 bytes); it becomes a ledger entry, and the answer (once durable) is a timestamp ending in a pending attestation naming this node.",
+    auth: Auth::Public,
+    params: &[],
+    request: Some("application/octet-stream"),
+    success: (200, "application/octet-stream"),
+    errors: &[400, 413, 503],
+};
+
+/// `GET /timestamp/{commitment}`.
+pub const CALENDAR_TIMESTAMP: Endpoint = Endpoint {
+    id: "calendarTimestamp",
+    method: Method::Get,
+    path: "/timestamp/{commitment}",
+    tag: "calendar",
+    summary: "OpenTimestamps calendar: the completed timestamp for a pending attestation's commitment (the anchor entry's leaf hash): its inclusion path to a signed checkpoint, as a Treaty checkpoint attestation. 404 until a checkpoint covers it.",
+    auth: Auth::Public,
+    params: &[path(
+        "commitment",
+        "The leaf hash named by the pending attestation, hex.",
+    )],
+    request: None,
+    success: (200, "application/octet-stream"),
+    errors: &[400, 404],
+};
+
 /// `GET /healthz`.
 pub const HEALTH: Endpoint = Endpoint {
     id: "health",
@@ -594,6 +625,8 @@ pub const ALL: &[&Endpoint] = &[
     &CARD,
     &JWKS,
     &KEY_ROTATE,
+    &CALENDAR_DIGEST,
+    &CALENDAR_TIMESTAMP,
     &HEALTH,
     &OPENAPI,
 ];

@@ -2,6 +2,7 @@
 //! every malformed request into problem+json, and bearer-token authorization.
 
 mod admin;
+mod calendar;
 mod card;
 mod discovery;
 pub mod endpoints;
@@ -342,6 +343,8 @@ pub fn router(state: AppState) -> Router {
         .add(&endpoints::CARD, card::card)
         .add(&endpoints::JWKS, card::jwks)
         .add(&endpoints::KEY_ROTATE, card::rotate)
+        .add(&endpoints::CALENDAR_DIGEST, calendar::digest)
+        .add(&endpoints::CALENDAR_TIMESTAMP, calendar::timestamp)
         .add(&endpoints::HEALTH, admin::health)
         .add(&endpoints::OPENAPI, admin::openapi);
     debug_assert_eq!(

@@ -74,7 +74,7 @@ pub(super) async fn delete(
     .into_response())
 }
 
-fn write_problem(e: WriteError) -> Problem {
+pub(super) fn write_problem(e: WriteError) -> Problem {
     match e {
         WriteError::NotFound { collection, key } => Problem::not_found(
             "record_not_found",
