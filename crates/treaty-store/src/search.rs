@@ -25,8 +25,13 @@
 //! the ledger) with `contentless_delete=1` (rows can be deleted by rowid alone), `detail=none`
 //! (postings hold rowids only: no positions, no columns; the field is in the token instead)
 //! and the `ascii` tokenizer, which splits only on ASCII non-alphanumerics and therefore
-//! keeps the tokens built here intact. Each record contributes one row, whose rowid is the
-//! ledger index of its current version, holding these tokens:
+//! keeps the tokens built here intact. Each live record has one row, whose rowid is the
+//! *negated* ledger index of its current version, so FTS5's ascending order is newest
+//! first. Its reverse iterators cannot skip: with plain ledger indexes and descending order
+//! the 99th percentiles measured 15-35% higher at 1,000,000 records, though the index was
+//! smaller (83 MiB instead of 113 MiB: a negative rowid opening a doclist takes a 9-byte
+//! varint, and newest-first rowids fill the docsize b-tree from the left, half-filling its
+//! pages). The row holds these tokens:
 //!
 //! - `1w`, `2w` or `3w` for each distinct word `w`, for the *best* field it occurs in (name,
 //!   skills, description). Each word gets exactly one field token, so a word's three
@@ -38,9 +43,15 @@
 //! - `0`, in every row, so an empty query lists everything.
 //!
 //! A trigger on `records` deletes the row of the old version whenever a record's head moves
-//! (update or tombstone); [`index_record`] then inserts the new version. Both run inside the
-//! batch transaction, and the write cost is one primary-key read, one tokenization, one FTS5
-//! insert (and one FTS5 delete for an update).
+//! (update or tombstone); [`index_record`] then stages the new version in
+//! `discovery_pending`, and a trigger on `checkpoints` moves the batch's staged rows into
+//! FTS5 in one statement when `Writer::commit_batch` stores the batch's checkpoint, all in
+//! the batch transaction. Staging matters: FTS5 writes its buffered postings as a new
+//! segment at every statement savepoint, and the record upserts (which check a foreign key)
+//! open one per record, so direct inserts would write one segment per record and cost about
+//! three times as much. Per record, the write cost is one primary-key read, one tokenization
+//! in Rust, one staging insert, and its share of one FTS5 insert and segment flush per batch
+//! (plus one FTS5 delete for an update).
 //!
 //! # Scoring
 //!
@@ -51,8 +62,15 @@
 //! normalization, divided by the query's total idf so that scores lie in `[1, 4]` (4: every
 //! word in the name). Agent cards are short and structured; where a word occurs says more
 //! than how often. `idf(t) = 1 + ln(C / min(df(t), C))` with `C` = [`CANDIDATES_MAX`]: exact
-//! for words in fewer than `C` records, the same (1.0) for all words above that, so a rare
-//! word's placement outweighs a common word's. Filter-only queries score 0.
+//! for words in at most `C` records, the same (1.0) for all words in more, so a rare word's
+//! placement outweighs a common word's. Filter-only queries score 0.
+//!
+//! Why not FTS5's `bm25()`: it scores every match before the first row comes out, and its
+//! idf needs a full pass over each word's postings. On 1,000,000 agent cards (the `discover`
+//! benchmark's baseline, a conventional FTS5 table ranked by `bm25()`), a word in most cards
+//! took about 280 ms at the median and two-word queries about 460 ms at the 99th percentile,
+//! against a 5 ms budget. The score above has few distinct values per query, which is what lets the
+//! plans below read only what a page needs.
 //!
 //! Ties are broken by recency: the most recently written version first. Hits are ordered by
 //! `(score desc, ledger index desc)`, a total order. FTS5 streams postings in rowid order, so
@@ -62,33 +80,42 @@
 //! # Query evaluation
 //!
 //! All words must match (AND), in any field. The query runs in one read transaction, so
-//! every statement sees the same snapshot. Plans, cheapest that is exact first:
+//! every statement sees the same snapshot. Plans, each exact:
 //!
 //! - No words: the filter tokens (or `0`) in rowid order; `O(page)`.
 //! - One word: its three field postings lists are three score groups (4, 2, 1), each read
 //!   in rowid order and ANDed with the filters; `O(page)` however common the word.
-//! - Several words: the matching set `R` is read up to `C + 1` rows. If `|R| <= C`, every
-//!   match is scored exactly (two postings intersections per word find its best field) and
-//!   sorted; this costs `O(C)` per page, not `O(N)`. If `R` is larger, every word is in more
-//!   than `C` records, so every idf is 1 and a record's score depends only on the combination
-//!   of best fields; with at most [`STREAM_TERMS_MAX`] words, the `3^m` combinations are
-//!   grouped by score and each group is one FTS5 query streamed in rowid order, `O(page)`
-//!   plus the cost of finding empty groups empty. With more words, the records where some
-//!   word is in a name or skill (all scoring above 1) are scored exactly if there are at
-//!   most `C`, followed by the all-description group streamed; otherwise the query is
-//!   refused as too broad.
+//! - Several words: each word's three field lists are read, stopping after `C + 1` entries
+//!   in all, which gives its document frequency. If some word is in at most `C` records, so
+//!   are the matches: the rarest word's postings are the candidates, other rare words are
+//!   intersected in memory, and each common word takes three list intersections driven by
+//!   the rare word (which tell both whether and where it occurs); all matches are scored and
+//!   sorted, `O(C)` per page. Otherwise every idf is 1 and a record's score depends only on
+//!   the combination of best
+//!   fields: with at most [`STREAM_TERMS_MAX`] words, the `3^m` combinations are grouped by
+//!   score and each group is one FTS5 query streamed in rowid order, `O(page)` plus the cost
+//!   of proving sparse groups empty. With more words, the matches where some word is in a
+//!   name or skill (all scoring above 1) are scored exactly if there are at most `C`,
+//!   followed by the all-description group streamed; otherwise the query is refused as too
+//!   broad.
+//!
+//! What costs time is intersecting with a very common word: FTS5 seeks into a long postings
+//! list through its doclist index but then decodes the leaf page from its start, so each
+//! candidate costs up to a page of decoding. That is why `C` is small and why the leaf pages
+//! are 1000 bytes rather than the default 4050 (intersections of a few hundred candidates
+//! with a very common word measured 2.5 times faster, for 2% more index).
 //!
 //! # Pagination
 //!
 //! The cursor is the position of the last hit, `(score, ledger index)`, plus a fingerprint of
 //! the normalized query, hex encoded. A page restarts at that position (keyset pagination):
 //! streamed groups seek straight to it with a rowid bound, so page 50 costs what page 1
-//! costs. Cursors from another query, of another format, or with impossible values are
-//! refused ([`SearchError::InvalidCursor`]). While the index does not change, pages
-//! concatenate to the full order with no duplicates and no misses. When it changes between
-//! pages, an updated record moves to the front (a newer rowid), so it is not repeated; it is
-//! missed if it had not been reached yet; scores that depend on document frequencies may
-//! shift slightly.
+//! costs; scored sets are re-read (at most `C` rows). Cursors from another query, of another
+//! format, or with impossible values are refused ([`SearchError::InvalidCursor`]). While the
+//! index does not change, pages concatenate to the full order with no duplicates and no
+//! misses. When it changes between pages, an updated record moves to the front (a newer
+//! version), so it is not repeated, and is missed if it had not been reached yet; scores that
+//! depend on document frequencies may shift slightly.
 //!
 //! # Limits
 //!
@@ -104,15 +131,15 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Longest free-text query, in bytes.
-pub const QUERY_BYTES_MAX: usize = 256;
+/// Longest free-text query, in bytes (the HTTP parameter's limit).
+pub const QUERY_BYTES_MAX: usize = treaty_types::limits::DISCOVER_QUERY_BYTES_MAX;
 /// Most distinct searchable words in a query (after stop words and repeats are dropped).
 pub const QUERY_TERMS_MAX: usize = 16;
-/// Largest page.
-pub const SEARCH_LIMIT_MAX: u32 = 100;
-/// Longest filter value (collection, skill, tag), in bytes. Longer skill ids, skill names and
-/// tags are indexed as words but not as facets.
-pub const FACET_BYTES_MAX: usize = 128;
+/// Largest page (the HTTP parameter's limit).
+pub const SEARCH_LIMIT_MAX: u32 = treaty_types::limits::DISCOVER_PAGE_MAX;
+/// Longest filter value (collection, skill, tag), in bytes (the HTTP parameters' limit).
+/// Longer skill ids, skill names and tags are indexed as words but not as facets.
+pub const FACET_BYTES_MAX: usize = treaty_types::limits::DISCOVER_QUERY_BYTES_MAX;
 /// Longest word, in bytes; longer words are cut (at a character boundary) when indexed and
 /// when queried alike.
 pub const WORD_BYTES_MAX: usize = 64;
@@ -122,16 +149,20 @@ pub const FIELD_TEXT_BYTES_MAX: usize = 4096;
 pub const SKILLS_MAX: usize = 64;
 /// Tags indexed per skill.
 pub const TAGS_PER_SKILL_MAX: usize = 32;
-/// Matches scored exactly in memory per page, and the document frequency above which all
-/// words weigh the same (see the module docs).
-pub const CANDIDATES_MAX: usize = 4096;
+/// Most matches scored exactly in memory per page, and the document frequency above which
+/// all words weigh the same (see the module docs). Scoring a candidate costs intersections
+/// with every other word's postings; measured at 1,000,000 records, 1024 keeps the 99th
+/// percentile of two-word queries under 4 ms, where 4096 took 13 ms.
+pub const CANDIDATES_MAX: usize = 1024;
 /// Most words for which score groups are enumerated (`3^4 = 81` field combinations).
 pub const STREAM_TERMS_MAX: usize = 4;
 
 /// Schema migration that creates the discovery index.
 pub(crate) const MIGRATION: &str = "
-    -- One row per live record, rowid = ledger index of its current version. Tokens are built
-    -- in Rust (see search.rs); 'ascii' leaves them intact, detail=none stores rowids only.
+    -- One row per live record. rowid = -(ledger index of its current version): FTS5 walks
+    -- postings in ascending rowid order much faster than in descending order (its reverse
+    -- iterators cannot skip), and results are wanted newest first. Tokens are built in Rust
+    -- (see search.rs); 'ascii' leaves them intact; detail=none stores rowids only.
     CREATE VIRTUAL TABLE discovery USING fts5(
         tokens,
         content = '',
@@ -139,11 +170,30 @@ pub(crate) const MIGRATION: &str = "
         detail = none,
         tokenize = 'ascii'
     );
+    -- Smaller leaf pages: a seek into a long postings list decodes its leaf page from the
+    -- start, so intersections with very common words cost about half as much as with the
+    -- default 4050 bytes, for 2% more index.
+    INSERT INTO discovery(discovery, rank) VALUES ('pgsz', 1000);
+    -- Rows of the batch being committed. FTS5 writes its buffered postings out as a new
+    -- segment at every statement savepoint, and the record upserts open one per record, so
+    -- inserting into `discovery` record by record writes one tiny segment per record (about
+    -- 3x the cost). Staged here instead, they enter `discovery` in one statement when the
+    -- batch's checkpoint is stored, in the same transaction.
+    CREATE TABLE discovery_pending (
+        rowid  INTEGER PRIMARY KEY,
+        tokens TEXT NOT NULL
+    );
+    CREATE TRIGGER discovery_batch_end AFTER INSERT ON checkpoints
+    BEGIN
+        INSERT INTO discovery(rowid, tokens) SELECT rowid, tokens FROM discovery_pending;
+        DELETE FROM discovery_pending;
+    END;
     -- When a record's head moves (update or tombstone), its old version leaves the index;
-    -- the new version, if it is a put, is inserted by search::index_record.
+    -- the new version, if it is a put, is staged by search::index_record.
     CREATE TRIGGER discovery_head_moved AFTER UPDATE OF ledger_index ON records
     BEGIN
-        DELETE FROM discovery WHERE rowid = OLD.ledger_index;
+        DELETE FROM discovery WHERE rowid = -OLD.ledger_index;
+        DELETE FROM discovery_pending WHERE rowid = -OLD.ledger_index;
     END;";
 
 /// A discovery query (already validated by the caller).
@@ -216,8 +266,8 @@ pub(crate) fn index_record(
     let ledger_index: i64 = conn
         .prepare_cached("SELECT ledger_index FROM records WHERE collection = ?1 AND key = ?2")?
         .query_row(params![collection, key], |r| r.get(0))?;
-    conn.prepare_cached("INSERT INTO discovery(rowid, tokens) VALUES (?1, ?2)")?
-        .execute(params![ledger_index, document_tokens(collection, body)])?;
+    conn.prepare_cached("INSERT INTO discovery_pending(rowid, tokens) VALUES (?1, ?2)")?
+        .execute(params![-ledger_index, document_tokens(collection, body)])?;
     Ok(())
 }
 
@@ -254,7 +304,7 @@ pub(crate) fn search(
     let positions = collect(&tx, &sources, after, limit + 1)?;
     let mut hits = Vec::with_capacity(limit.min(positions.len()));
     for pos in positions.iter().take(limit) {
-        let (collection, key) = record_key(&tx, pos.rowid)?;
+        let (collection, key) = record_key(&tx, pos.index)?;
         hits.push(SearchHit {
             collection,
             key,
@@ -337,19 +387,94 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// The words of one record with the field each was seen in, kept in one buffer (a record
+/// has dozens of words; one allocation each would cost more than the rest of the work).
+#[derive(Debug, Default)]
+struct WordList {
+    text: String,
+    spans: Vec<Span>,
+    scratch: Scratch,
+}
+
+/// One word of a [`WordList`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    /// The word's first 16 bytes, big-endian and zero-padded: sorting by it orders almost
+    /// every pair of words without a string comparison.
+    prefix: u128,
+    start: u32,
+    end: u32,
+    field: Field,
+}
+
+fn prefix_key(w: &str) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = w.len().min(16);
+    bytes[..n].copy_from_slice(&w.as_bytes()[..n]);
+    u128::from_be_bytes(bytes)
+}
+
+impl WordList {
+    fn add(&mut self, field: Field, text: &str) {
+        let WordList {
+            text: buf,
+            spans,
+            scratch,
+        } = self;
+        for_each_word_with(scratch, text, |w| {
+            let start = buf.len();
+            buf.push_str(w);
+            // Offsets fit: indexed text per record is bounded by the entry size limit.
+            let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            spans.push(Span {
+                prefix: prefix_key(w),
+                start: to_u32(start),
+                end: to_u32(buf.len()),
+                field,
+            });
+        });
+    }
+
+    fn word(&self, span: &Span) -> &str {
+        self.text
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or("")
+    }
+
+    /// Word order (then best field first), comparing strings only past 16 equal bytes.
+    fn order(&self, a: &Span, b: &Span) -> std::cmp::Ordering {
+        a.prefix
+            .cmp(&b.prefix)
+            .then_with(|| {
+                if a.end - a.start <= 16 && b.end - b.start <= 16 {
+                    // Equal prefixes of short words: only the lengths can differ, and a
+                    // zero byte never occurs in a word.
+                    (a.end - a.start).cmp(&(b.end - b.start))
+                } else {
+                    self.word(a).cmp(self.word(b))
+                }
+            })
+            .then(a.field.cmp(&b.field))
+    }
+}
+
 /// The FTS5 row text of a record: its tokens, space separated.
 fn document_tokens(collection: &str, body: &Value) -> String {
-    let mut words: Vec<(String, Field)> = Vec::new();
-    let mut facets: Vec<String> = Vec::new();
+    let mut words = WordList {
+        text: String::with_capacity(512),
+        spans: Vec::with_capacity(96),
+        scratch: Scratch::default(),
+    };
+    let mut facets: Vec<String> = Vec::with_capacity(16);
     facets.extend(facet_token(Facet::Collection, collection));
     if let Value::Object(map) = body {
         for member in ["name", "title"] {
             if let Some(Value::String(s)) = map.get(member) {
-                for_each_word(s, |w| words.push((w, Field::Name)));
+                words.add(Field::Name, s);
             }
         }
         if let Some(Value::String(s)) = map.get("description") {
-            for_each_word(s, |w| words.push((w, Field::Description)));
+            words.add(Field::Description, s);
         }
         if let Some(Value::Array(skills)) = map.get("skills") {
             for skill in skills.iter().take(SKILLS_MAX) {
@@ -358,17 +483,17 @@ fn document_tokens(collection: &str, body: &Value) -> String {
                 };
                 for member in ["id", "name"] {
                     if let Some(Value::String(s)) = skill.get(member) {
-                        for_each_word(s, |w| words.push((w, Field::Skills)));
+                        words.add(Field::Skills, s);
                         facets.extend(facet_token(Facet::Skill, s));
                     }
                 }
                 if let Some(Value::String(s)) = skill.get("description") {
-                    for_each_word(s, |w| words.push((w, Field::Description)));
+                    words.add(Field::Description, s);
                 }
                 if let Some(Value::Array(tags)) = skill.get("tags") {
                     for tag in tags.iter().take(TAGS_PER_SKILL_MAX) {
                         if let Value::String(s) = tag {
-                            for_each_word(s, |w| words.push((w, Field::Skills)));
+                            words.add(Field::Skills, s);
                             facets.extend(facet_token(Facet::Tag, s));
                         }
                     }
@@ -377,19 +502,21 @@ fn document_tokens(collection: &str, body: &Value) -> String {
         }
     }
     // Sorted by (word, field), the first entry of each word is its best field.
-    words.sort_unstable();
-    words.dedup_by(|later, first| later.0 == first.0);
+    let mut spans = std::mem::take(&mut words.spans);
+    spans.sort_unstable_by(|a, b| words.order(a, b));
+    spans.dedup_by(|later, first| {
+        later.prefix == first.prefix && words.word(later) == words.word(first)
+    });
     facets.sort_unstable();
     facets.dedup();
     let mut text = String::with_capacity(
-        2 + words.iter().map(|(w, _)| w.len() + 2).sum::<usize>()
-            + facets.iter().map(|f| f.len() + 1).sum::<usize>(),
+        2 + words.text.len() + 2 * spans.len() + facets.iter().map(|f| f.len() + 1).sum::<usize>(),
     );
     text.push_str(ALL_TOKEN);
-    for (word, field) in &words {
+    for span in &spans {
         text.push(' ');
-        text.push(field.prefix());
-        text.push_str(word);
+        text.push(span.field.prefix());
+        text.push_str(words.word(span));
     }
     for facet in &facets {
         text.push(' ');
@@ -422,38 +549,55 @@ fn any_field(word: &str) -> String {
     )
 }
 
+/// Buffers reused across the words of a text.
+#[derive(Debug, Default)]
+struct Scratch {
+    word: String,
+    stem: Vec<u8>,
+}
+
 /// Calls `f` with each searchable word of `text` (see the module docs).
-fn for_each_word(text: &str, mut f: impl FnMut(String)) {
+fn for_each_word(text: &str, f: impl FnMut(&str)) {
+    for_each_word_with(&mut Scratch::default(), text, f);
+}
+
+fn for_each_word_with(scratch: &mut Scratch, text: &str, mut f: impl FnMut(&str)) {
     let text = cut(text, FIELD_TEXT_BYTES_MAX);
-    let mut word = String::new();
+    scratch.word.clear();
     for c in text.chars() {
         if c.is_alphanumeric() {
+            if c.is_ascii() {
+                scratch.word.push(c.to_ascii_lowercase());
+                continue;
+            }
             for lower in c.to_lowercase() {
                 // Lowercasing never yields ASCII punctuation, but the `ascii` tokenizer would
                 // split a token at one, so keep the guarantee explicit.
                 if lower.is_ascii_alphanumeric() || !lower.is_ascii() {
-                    word.push(fold_diacritic(lower));
+                    scratch.word.push(fold_diacritic(lower));
                 }
             }
-        } else if !word.is_empty() {
-            finish_word(&mut word, &mut f);
+        } else if !scratch.word.is_empty() {
+            finish_word(scratch, &mut f);
         }
     }
-    if !word.is_empty() {
-        finish_word(&mut word, &mut f);
+    if !scratch.word.is_empty() {
+        finish_word(scratch, &mut f);
     }
 }
 
-fn finish_word(word: &mut String, f: &mut impl FnMut(String)) {
-    let w = cut(word, WORD_BYTES_MAX);
+fn finish_word(scratch: &mut Scratch, f: &mut impl FnMut(&str)) {
+    let w = cut(&scratch.word, WORD_BYTES_MAX);
     if !is_stop_word(w) {
         if w.len() > 2 && w.bytes().all(|b| b.is_ascii_lowercase()) {
-            f(porter::stem(w));
+            porter::stem_into(w, &mut scratch.stem);
+            // The stem of ASCII letters is ASCII letters.
+            f(std::str::from_utf8(&scratch.stem).unwrap_or(w));
         } else {
-            f(w.to_owned());
+            f(w);
         }
     }
-    word.clear();
+    scratch.word.clear();
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
@@ -468,15 +612,43 @@ fn cut(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Lucene's default English stop words, sorted.
-const STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
-    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
-    "they", "this", "to", "was", "will", "with",
-];
-
+/// Lucene's default English stop words (`EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`).
 fn is_stop_word(w: &str) -> bool {
-    STOP_WORDS.binary_search(&w).is_ok()
+    matches!(
+        w,
+        "a" | "an"
+            | "and"
+            | "are"
+            | "as"
+            | "at"
+            | "be"
+            | "but"
+            | "by"
+            | "for"
+            | "if"
+            | "in"
+            | "into"
+            | "is"
+            | "it"
+            | "no"
+            | "not"
+            | "of"
+            | "on"
+            | "or"
+            | "such"
+            | "that"
+            | "the"
+            | "their"
+            | "then"
+            | "there"
+            | "these"
+            | "they"
+            | "this"
+            | "to"
+            | "was"
+            | "will"
+            | "with"
+    )
 }
 
 /// Base letters of U+00E0..=U+00FF; `.` keeps the character (ligatures, ð is kept as d).
@@ -498,17 +670,18 @@ fn fold_diacritic(c: char) -> char {
     }
 }
 
-/// A position in the result order: score descending, then ledger index (rowid) descending.
+/// A position in the result order: score descending, then ledger index descending.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Pos {
     score: f64,
-    rowid: i64,
+    /// Ledger index of the record's current version.
+    index: i64,
 }
 
 impl Pos {
     /// Whether `self` comes after `cursor` in result order.
     fn is_after(self, cursor: Pos) -> bool {
-        self.score < cursor.score || (self.score == cursor.score && self.rowid < cursor.rowid)
+        self.score < cursor.score || (self.score == cursor.score && self.index < cursor.index)
     }
 }
 
@@ -547,7 +720,7 @@ impl Plan {
             )));
         }
         let mut words = Vec::new();
-        for_each_word(&q.text, |w| words.push(w));
+        for_each_word(&q.text, |w| words.push(w.to_owned()));
         words.sort_unstable();
         words.dedup();
         if words.len() > QUERY_TERMS_MAX {
@@ -619,7 +792,7 @@ impl Plan {
                 };
                 Ok(Ok(vec![Source::Group { score: 0.0, expr }]))
             }
-            [word] => Ok(Ok([Field::Name, Field::Skills, Field::Description]
+            [word] => Ok(Ok(FIELDS
                 .into_iter()
                 .map(|field| Source::Group {
                     score: f64::from(field.weight()),
@@ -627,20 +800,28 @@ impl Plan {
                 })
                 .collect())),
             words => {
-                let matching = self.matching_expr();
-                let rows = rowids(conn, &matching, i64::MAX, 0, CANDIDATES_MAX + 1)?;
-                if rows.len() <= CANDIDATES_MAX {
+                // Each word's postings by field, read up to C + 1 in all: the document
+                // frequency (for the idf), and for rare words the complete lists.
+                let mut postings = Vec::with_capacity(words.len());
+                for w in words {
+                    postings.push(word_postings(conn, w)?);
+                }
+                let idf: Vec<f64> = postings.iter().map(|p| idf_of(p.df)).collect();
+                if postings.iter().any(|p| p.lists.is_some()) {
+                    // A word in at most C records: at most C matches, all scored.
                     return Ok(Ok(vec![Source::Ranked(
-                        self.ranked(conn, &matching, rows)?,
+                        self.ranked_by_rare_word(conn, &postings, &idf)?,
                     )]));
                 }
+                // Every word is in more than C records, so every idf is 1.
                 if words.len() <= STREAM_TERMS_MAX {
                     return Ok(Ok(self.combination_groups()));
                 }
                 // Many common words: records with some word in a name or skill score above 1;
                 // all the rest score exactly 1 and can be streamed.
                 let boosted = format!(
-                    "{matching} AND ({})",
+                    "{} AND ({})",
+                    self.matching_expr(),
                     words
                         .iter()
                         .flat_map(|w| [
@@ -650,7 +831,7 @@ impl Plan {
                         .collect::<Vec<_>>()
                         .join(" OR ")
                 );
-                let rows = rowids(conn, &boosted, i64::MAX, 0, CANDIDATES_MAX + 1)?;
+                let rows = matching_indexes(conn, &boosted, i64::MAX, 0, CANDIDATES_MAX + 1)?;
                 if rows.len() > CANDIDATES_MAX {
                     return Ok(Err(SearchError::InvalidQuery(format!(
                         "query too broad: more than {STREAM_TERMS_MAX} words that each occur \
@@ -663,7 +844,7 @@ impl Plan {
                     .collect::<Vec<_>>()
                     .join(" AND ");
                 Ok(Ok(vec![
-                    Source::Ranked(self.ranked(conn, &boosted, rows)?),
+                    Source::Ranked(self.ranked(conn, rows, &idf)?),
                     Source::Group {
                         score: 1.0,
                         expr: self.filtered(&bottom),
@@ -673,23 +854,128 @@ impl Plan {
         }
     }
 
-    /// Scores the records `rows` (newest first; all the matches of `set`) exactly and sorts
-    /// them into result order.
-    fn ranked(&self, conn: &Connection, set: &str, rows: Vec<i64>) -> Result<Vec<Pos>, StoreError> {
+    /// Scores every match exactly when some word is rare, and sorts them into result
+    /// order. The rarest word's complete postings are the candidates (at most C); other rare
+    /// words are intersected in memory; each common word costs three intersections, one per
+    /// field list, driven by the rare word's postings, which find both whether and where the
+    /// word occurs.
+    fn ranked_by_rare_word(
+        &self,
+        conn: &Connection,
+        postings: &[WordPostings],
+        idf: &[f64],
+    ) -> Result<Vec<Pos>, StoreError> {
+        let m = self.words.len();
+        let Some((driver, driver_lists)) = postings
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.lists.as_ref().map(|l| (i, l)))
+            .min_by_key(|(_, l)| l.iter().map(Vec::len).sum::<usize>())
+        else {
+            return Ok(Vec::new());
+        };
+        let mut candidates: Vec<i64> = driver_lists.iter().flatten().copied().collect();
+        // Newest (largest ledger index) first, as every list here.
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        let n = candidates.len();
+        let mut fields = vec![Field::Description; n * m];
+        let mut alive = vec![true; n];
+        let find = |list: &[i64], index: i64| list.binary_search_by(|x| index.cmp(x)).is_ok();
+        let driver_any = any_field(&self.words[driver]);
+        let mut facets_checked = self.facets.is_empty();
+        for (i, p) in postings.iter().enumerate() {
+            match &p.lists {
+                Some(lists) => {
+                    for (at, &index) in candidates.iter().enumerate() {
+                        match FIELDS.iter().zip(lists).find(|(_, l)| find(l, index)) {
+                            Some((field, _)) => fields[at * m + i] = *field,
+                            None => alive[at] = false,
+                        }
+                    }
+                }
+                None => {
+                    let mut seen = vec![false; n];
+                    for field in FIELDS {
+                        let expr = self.filtered(&format!(
+                            "{} AND {driver_any}",
+                            quoted(&word_token(field, &self.words[i]))
+                        ));
+                        for index in matching_indexes(conn, &expr, i64::MAX, 0, n)? {
+                            if let Ok(at) = candidates.binary_search_by(|x| index.cmp(x)) {
+                                fields[at * m + i] = field;
+                                seen[at] = true;
+                            }
+                        }
+                    }
+                    for (a, s) in alive.iter_mut().zip(&seen) {
+                        *a &= *s;
+                    }
+                    facets_checked = true;
+                }
+            }
+        }
+        if !facets_checked {
+            let expr = self.filtered(&driver_any);
+            let mut seen = vec![false; n];
+            for index in matching_indexes(conn, &expr, i64::MAX, 0, n)? {
+                if let Ok(at) = candidates.binary_search_by(|x| index.cmp(x)) {
+                    seen[at] = true;
+                }
+            }
+            for (a, s) in alive.iter_mut().zip(&seen) {
+                *a &= *s;
+            }
+        }
+        let mut ranked: Vec<Pos> = candidates
+            .iter()
+            .enumerate()
+            .filter(|&(at, _)| alive[at])
+            .map(|(at, &index)| Pos {
+                score: score(idf, &fields[at * m..(at + 1) * m]),
+                index,
+            })
+            .collect();
+        ranked.sort_unstable_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| b.index.cmp(&a.index))
+        });
+        Ok(ranked)
+    }
+
+    /// Scores the records `rows` (newest first; each matching every word and facet)
+    /// exactly and sorts them into result order. `rows` must hold every match in which some
+    /// word is in a name or skill.
+    fn ranked(
+        &self,
+        conn: &Connection,
+        rows: Vec<i64>,
+        idf: &[f64],
+    ) -> Result<Vec<Pos>, StoreError> {
         let (Some(&newest), Some(&oldest)) = (rows.first(), rows.last()) else {
             return Ok(Vec::new());
         };
         let m = self.words.len();
-        // Best field of every word in every row; description unless found higher.
+        // Best field of every word in every row; description unless found higher. The
+        // matches where word i is best in `field` are `field:wi AND (every other word) AND
+        // facets`: no more rows than `rows`, and cheaper to evaluate than the full match.
         let mut fields = vec![Field::Description; rows.len() * m];
-        let mut idf = Vec::with_capacity(m);
         for (i, word) in self.words.iter().enumerate() {
-            let df = count_capped(conn, &any_field(word), CANDIDATES_MAX)?;
-            idf.push(idf_of(df));
+            let others: Vec<String> = self
+                .words
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, w)| any_field(w))
+                .collect();
             for field in [Field::Name, Field::Skills] {
-                let expr = format!("{set} AND {}", quoted(&word_token(field, word)));
-                for r in rowids(conn, &expr, newest + 1, oldest, rows.len())? {
-                    // `rows` is sorted newest (largest rowid) first.
+                let mut parts = vec![quoted(&word_token(field, word))];
+                parts.extend(others.iter().cloned());
+                let expr = self.filtered(&parts.join(" AND "));
+                for r in
+                    matching_indexes(conn, &expr, newest.saturating_add(1), oldest, rows.len())?
+                {
+                    // `rows` is sorted newest (largest ledger index) first.
                     if let Ok(at) = rows.binary_search_by(|x| r.cmp(x)) {
                         fields[at * m + i] = field;
                     }
@@ -699,15 +985,15 @@ impl Plan {
         let mut ranked: Vec<Pos> = rows
             .iter()
             .enumerate()
-            .map(|(at, &rowid)| Pos {
-                score: score(&idf, &fields[at * m..(at + 1) * m]),
-                rowid,
+            .map(|(at, &index)| Pos {
+                score: score(idf, &fields[at * m..(at + 1) * m]),
+                index,
             })
             .collect();
         ranked.sort_unstable_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
-                .then_with(|| b.rowid.cmp(&a.rowid))
+                .then_with(|| b.index.cmp(&a.index))
         });
         Ok(ranked)
     }
@@ -716,14 +1002,14 @@ impl Plan {
     /// used when every idf is 1, so a group's score is its mean field weight.
     fn combination_groups(&self) -> Vec<Source> {
         let m = self.words.len();
-        let fields = [Field::Name, Field::Skills, Field::Description];
         let mut groups: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-        let combinations = 3usize.pow(u32::try_from(m).unwrap_or(u32::MAX));
+        // Callers stay within STREAM_TERMS_MAX words; the bound keeps the count finite.
+        let combinations = 3usize.pow(u32::try_from(m.min(STREAM_TERMS_MAX)).unwrap_or(0));
         for mut c in 0..combinations {
             let mut weight = 0;
             let mut parts = Vec::with_capacity(m);
             for word in &self.words {
-                let field = fields[c % 3];
+                let field = FIELDS[c % 3];
                 c /= 3;
                 weight += field.weight();
                 parts.push(quoted(&word_token(field, word)));
@@ -744,6 +1030,37 @@ impl Plan {
             })
             .collect()
     }
+}
+
+/// Every field, best first.
+const FIELDS: [Field; 3] = [Field::Name, Field::Skills, Field::Description];
+
+/// A word's document frequency (counted up to `C + 1`) and, when it is at most `C`, its
+/// complete postings by field (in [`FIELDS`] order, newest first).
+#[derive(Debug)]
+struct WordPostings {
+    df: usize,
+    lists: Option<[Vec<i64>; 3]>,
+}
+
+fn word_postings(conn: &Connection, word: &str) -> Result<WordPostings, StoreError> {
+    let mut lists: [Vec<i64>; 3] = Default::default();
+    let mut df = 0;
+    // Description first: it is usually the longest list, so a common word is found common
+    // after one read.
+    for at in [2, 0, 1] {
+        let token = quoted(&word_token(FIELDS[at], word));
+        let list = matching_indexes(conn, &token, i64::MAX, 0, CANDIDATES_MAX + 1 - df)?;
+        df += list.len();
+        if df > CANDIDATES_MAX {
+            return Ok(WordPostings { df, lists: None });
+        }
+        lists[at] = list;
+    }
+    Ok(WordPostings {
+        df,
+        lists: Some(lists),
+    })
 }
 
 /// `1 + ln(C / min(df, C))`: see the module docs.
@@ -769,43 +1086,36 @@ fn score_of_weight_sum(ones: &[f64], weight_sum: f64) -> f64 {
     if den > 0.0 { weight_sum / den } else { 0.0 }
 }
 
-/// Rowids matching `expr` with `low <= rowid < high`, newest first, at most `limit`.
-fn rowids(
+/// Ledger indexes of the records matching `expr` with `low <= index < high`, newest first,
+/// at most `limit`.
+fn matching_indexes(
     conn: &Connection,
     expr: &str,
     high: i64,
     low: i64,
     limit: usize,
 ) -> Result<Vec<i64>, StoreError> {
+    // FTS5 rowids are negated ledger indexes (see MIGRATION), so ascending rowid order is
+    // newest first.
     let mut stmt = conn.prepare_cached(
-        "SELECT rowid FROM discovery WHERE discovery MATCH ?1 AND rowid < ?2 AND rowid >= ?3
-         ORDER BY rowid DESC LIMIT ?4",
+        "SELECT -rowid FROM discovery WHERE discovery MATCH ?1 AND rowid > ?2 AND rowid <= ?3
+         ORDER BY rowid LIMIT ?4",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = stmt
-        .query_map(params![expr, high, low, limit], |r| r.get(0))?
+        .query_map(params![expr, -high, -low, limit], |r| r.get(0))?
         .collect::<Result<Vec<i64>, _>>()?;
     Ok(rows)
 }
 
-/// Number of rows matching `expr`, counting no further than `cap`.
-fn count_capped(conn: &Connection, expr: &str, cap: usize) -> Result<usize, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT count(*) FROM (SELECT rowid FROM discovery WHERE discovery MATCH ?1 LIMIT ?2)",
-    )?;
-    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
-    let n: i64 = stmt.query_row(params![expr, cap], |r| r.get(0))?;
-    Ok(usize::try_from(n).unwrap_or(0))
-}
-
-/// Collection and key of the record whose current version is at ledger index `rowid`.
-fn record_key(conn: &Connection, rowid: i64) -> Result<(String, String), StoreError> {
+/// Collection and key of the record whose current version is at ledger index `index`.
+fn record_key(conn: &Connection, index: i64) -> Result<(String, String), StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT collection, key FROM records WHERE ledger_index = ?1")?;
-    stmt.query_row([rowid], |r| Ok((r.get(0)?, r.get(1)?)))
+    stmt.query_row([index], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => StoreError::Corrupt(format!(
-                "discovery index row {rowid} is not the head of any record"
+                "discovery index entry {index} is not the head of any record"
             )),
             e => e.into(),
         })
@@ -836,13 +1146,13 @@ fn collect(
                 let high = match after {
                     None => i64::MAX,
                     Some(a) if *score < a.score => i64::MAX,
-                    Some(a) if *score == a.score => a.rowid,
+                    Some(a) if *score == a.score => a.index,
                     Some(_) => continue,
                 };
-                for rowid in rowids(conn, expr, high, 0, want - out.len())? {
+                for index in matching_indexes(conn, expr, high, 0, want - out.len())? {
                     out.push(Pos {
                         score: *score,
-                        rowid,
+                        index,
                     });
                 }
             }
@@ -853,7 +1163,7 @@ fn collect(
 
 /// Cursor layout version (first byte).
 const CURSOR_VERSION: u8 = 1;
-/// Version, fingerprint, score bits, rowid.
+/// Version, fingerprint, score bits, ledger index.
 const CURSOR_BYTES: usize = 1 + 8 + 8 + 8;
 
 fn encode_cursor(fingerprint: u64, pos: Pos) -> String {
@@ -861,7 +1171,7 @@ fn encode_cursor(fingerprint: u64, pos: Pos) -> String {
     bytes.push(CURSOR_VERSION);
     bytes.extend_from_slice(&fingerprint.to_be_bytes());
     bytes.extend_from_slice(&pos.score.to_bits().to_be_bytes());
-    bytes.extend_from_slice(&pos.rowid.to_be_bytes());
+    bytes.extend_from_slice(&pos.index.to_be_bytes());
     let mut out = String::with_capacity(2 * CURSOR_BYTES);
     push_hex(&mut out, &bytes);
     out
@@ -887,16 +1197,16 @@ fn decode_cursor(cursor: &str, fingerprint: u64) -> Result<Pos, SearchError> {
         w
     };
     let score = f64::from_bits(u64::from_be_bytes(word(9)));
-    let rowid = i64::from_be_bytes(word(17));
+    let index = i64::from_be_bytes(word(17));
     let max_score = f64::from(Field::Name.weight());
     if bytes[0] != CURSOR_VERSION
         || u64::from_be_bytes(word(1)) != fingerprint
         || !(0.0..=max_score).contains(&score)
-        || rowid < 0
+        || index < 0
     {
         return Err(SearchError::InvalidCursor);
     }
-    Ok(Pos { score, rowid })
+    Ok(Pos { score, index })
 }
 
 /// FNV-1a over the normalized query: stable across processes and releases, unlike std's
@@ -925,12 +1235,15 @@ fn fingerprint(words: &[String], facets: &[String]) -> u64 {
 /// 1980), following the author's reference C implementation, including its two documented
 /// departures (`bli` -> `ble`, `logi` -> `log`). Input: ASCII lowercase letters.
 mod porter {
-    pub(super) fn stem(word: &str) -> String {
+    /// Leaves the stem of `word` in `out` (a buffer reused across words).
+    pub(super) fn stem_into(word: &str, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(word.as_bytes());
         if word.len() <= 2 {
-            return word.to_owned();
+            return;
         }
         let mut s = Stemmer {
-            b: word.as_bytes().to_vec(),
+            b: out,
             k: word.len() as isize - 1,
             j: 0,
         };
@@ -942,14 +1255,21 @@ mod porter {
             s.step4();
             s.step5();
         }
-        s.b.truncate((s.k + 1) as usize);
-        s.b.into_iter().map(char::from).collect()
+        let len = (s.k + 1) as usize;
+        out.truncate(len);
+    }
+
+    #[cfg(test)]
+    pub(super) fn stem(word: &str) -> String {
+        let mut out = Vec::new();
+        stem_into(word, &mut out);
+        out.into_iter().map(char::from).collect()
     }
 
     /// `b[..=k]` is the word being stemmed; `j` marks the end of the stem before a matched
     /// suffix (it can be -1 when the suffix is the whole word).
-    struct Stemmer {
-        b: Vec<u8>,
+    struct Stemmer<'a> {
+        b: &'a mut Vec<u8>,
         k: isize,
         j: isize,
     }
@@ -993,7 +1313,7 @@ mod porter {
         b"ion", b"ou", b"ism", b"ate", b"iti", b"ous", b"ive", b"ize",
     ];
 
-    impl Stemmer {
+    impl Stemmer<'_> {
         fn at(&self, i: isize) -> u8 {
             usize::try_from(i)
                 .ok()
@@ -1071,7 +1391,9 @@ mod porter {
         /// Whether `b[..=k]` ends with `s`; if so, `j` marks the stem before it.
         fn ends(&mut self, s: &[u8]) -> bool {
             let len = s.len() as isize;
-            if len > self.k + 1 {
+            // Most suffixes fail on the last letter; checking it first (as the reference
+            // implementation does) avoids a slice comparison per suffix.
+            if len > self.k + 1 || s.last().copied() != Some(self.at(self.k)) {
                 return false;
             }
             let start = (self.k + 1 - len) as usize;

@@ -1,0 +1,114 @@
+//! `treaty-bench card`: the registry card's conditional-GET path (matching `If-None-Match`,
+//! answered 304 from a precomputed ETag: no signing, no ledger read) against full 200 answers
+//! measured in the same run.
+
+use anyhow::{Context as _, Result};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "bench-operator-token-000000000000";
+const CARD_PATH: &str = "/.well-known/registry-card.json";
+
+struct Run {
+    per_s: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Runs the benchmark and prints medians.
+pub(crate) fn run(requests: usize, clients: usize, runs: usize) -> Result<()> {
+    println!("card: {requests} requests per measurement, {clients} concurrent HTTP/1.1 clients, {runs} runs");
+    let dir = tempfile::tempdir()?;
+    let config = treaty_node::config::Config {
+        data_dir: dir.path().join("node"),
+        listen: "127.0.0.1:0".parse()?,
+        public_url: None,
+        batch_max_entries: treaty_types::limits::BATCH_ENTRIES_DEFAULT,
+        batch_max_wait_ms: treaty_types::limits::BATCH_WAIT_MS_DEFAULT,
+        card: Default::default(),
+        trust_policy: Default::default(),
+    };
+    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let listener = server_rt.block_on(tokio::net::TcpListener::bind(config.listen))?;
+    let addr = listener.local_addr()?;
+    let node = treaty_node::Node::prepare(&config, addr, Some(ADMIN), Arc::new(treaty_node::clock::SystemClock))?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = server_rt.spawn(node.serve(listener, async move {
+        let _ = stop_rx.await;
+    }));
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let url = format!("http://{addr}{CARD_PATH}");
+    let etag = client_rt.block_on(async {
+        let r = reqwest::get(&url).await?;
+        let etag = r.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        etag.context("no ETag")
+    })?;
+    let mut cond = Vec::new();
+    let mut full = Vec::new();
+    for run in 0..runs {
+        let c = client_rt.block_on(measure(&url, Some(&etag), requests, clients))?;
+        let f = client_rt.block_on(measure(&url, None, requests, clients))?;
+        println!(
+            "  run {run}: 304 path {:.0}/s p50 {:?} p99 {:?}; full 200 {:.0}/s p50 {:?} p99 {:?}",
+            c.per_s, c.p50, c.p99, f.per_s, f.p50, f.p99
+        );
+        cond.push(c);
+        full.push(f);
+    }
+    let _ = stop_tx.send(());
+    let _ = server_rt.block_on(server);
+    let med = |v: &[Run], f: fn(&Run) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(f).collect();
+        x.sort_by(f64::total_cmp);
+        x[x.len() / 2]
+    };
+    let (c_rate, f_rate) = (med(&cond, |r| r.per_s), med(&full, |r| r.per_s));
+    println!(
+        "median: 304 path {c_rate:.0}/s (p50 {:.3} ms, p99 {:.3} ms); full 200 {f_rate:.0}/s (p50 {:.3} ms, p99 {:.3} ms); 304/200 throughput = {:.2}",
+        med(&cond, |r| r.p50.as_secs_f64() * 1e3),
+        med(&cond, |r| r.p99.as_secs_f64() * 1e3),
+        med(&full, |r| r.p50.as_secs_f64() * 1e3),
+        med(&full, |r| r.p99.as_secs_f64() * 1e3),
+        c_rate / f_rate
+    );
+    Ok(())
+}
+
+async fn measure(url: &str, etag: Option<&str>, requests: usize, clients: usize) -> Result<Run> {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).http1_only().build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, url, next, etag) = (http.clone(), url.to_owned(), next.clone(), etag.map(str::to_owned));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < requests {
+                let t = Instant::now();
+                let mut req = http.get(&url);
+                if let Some(e) = &etag {
+                    req = req.header("if-none-match", e);
+                }
+                let resp = req.send().await?;
+                let want = if etag.is_some() { 304 } else { 200 };
+                anyhow::ensure!(resp.status().as_u16() == want, "got {}", resp.status());
+                let _ = resp.bytes().await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::with_capacity(requests);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    let pick = |p: f64| all[((all.len() as f64 - 1.0) * p).round() as usize];
+    Ok(Run {
+        per_s: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: pick(0.5),
+        p99: pick(0.99),
+    })
+}
