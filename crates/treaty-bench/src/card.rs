@@ -18,7 +18,9 @@ struct Run {
 
 /// Runs the benchmark and prints medians.
 pub(crate) fn run(requests: usize, clients: usize, runs: usize) -> Result<()> {
-    println!("card: {requests} requests per measurement, {clients} concurrent HTTP/1.1 clients, {runs} runs");
+    println!(
+        "card: {requests} requests per measurement, {clients} concurrent HTTP/1.1 clients, {runs} runs"
+    );
     let dir = tempfile::tempdir()?;
     let config = treaty_node::config::Config {
         data_dir: dir.path().join("node"),
@@ -29,19 +31,34 @@ pub(crate) fn run(requests: usize, clients: usize, runs: usize) -> Result<()> {
         card: Default::default(),
         trust_policy: Default::default(),
     };
-    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let listener = server_rt.block_on(tokio::net::TcpListener::bind(config.listen))?;
     let addr = listener.local_addr()?;
-    let node = treaty_node::Node::prepare(&config, addr, Some(ADMIN), Arc::new(treaty_node::clock::SystemClock))?;
+    let node = treaty_node::Node::prepare(
+        &config,
+        addr,
+        Some(ADMIN),
+        Arc::new(treaty_node::clock::SystemClock),
+    )?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = server_rt.spawn(node.serve(listener, async move {
         let _ = stop_rx.await;
     }));
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let url = format!("http://{addr}{CARD_PATH}");
     let (etag, card) = client_rt.block_on(async {
         let r = reqwest::get(&url).await?;
-        let etag = r.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let etag = r
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let card: serde_json::Value = r.json().await?;
         Ok::<_, anyhow::Error>((etag.context("no ETag")?, card))
     })?;
@@ -102,12 +119,20 @@ pub(crate) fn run(requests: usize, clients: usize, runs: usize) -> Result<()> {
 }
 
 async fn measure(url: &str, etag: Option<&str>, requests: usize, clients: usize) -> Result<Run> {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).http1_only().build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .http1_only()
+        .build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (http, url, next, etag) = (http.clone(), url.to_owned(), next.clone(), etag.map(str::to_owned));
+        let (http, url, next, etag) = (
+            http.clone(),
+            url.to_owned(),
+            next.clone(),
+            etag.map(str::to_owned),
+        );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < requests {
