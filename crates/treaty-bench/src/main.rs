@@ -78,6 +78,9 @@ enum Bench {
 mod card;
 
 fn main() -> Result<()> {
+    // reqwest is built with rustls but no built-in provider: plain-HTTP clients still need a
+    // process-wide one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse().bench {
         Bench::Appends {
             records,

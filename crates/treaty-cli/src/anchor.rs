@@ -7,9 +7,9 @@
 //! offline and prints VERIFIED or NOT VERIFIED with the reasons (exit status 0 or 1).
 //!
 //! All the format and verification logic is in `treaty-anchor`; this module reads and
-//! writes files, draws nonces from the OS, and talks HTTP. Calendars are reached over plain
-//! HTTP only: this build's HTTP client has no TLS, so `https://` calendars are refused with
-//! a clear message rather than a confusing connection error.
+//! writes files, draws nonces from the OS, and talks HTTP. Calendars are reached over
+//! http:// or https://; TLS trusts the public roots plus `TREATY_CA_FILE`, and presents
+//! `TREATY_CLIENT_CERT` / `TREATY_CLIENT_KEY` to calendars that require mTLS.
 
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
@@ -70,7 +70,7 @@ pub(crate) enum AnchorCmd {
         /// Where to write the anchored manifest.
         #[arg(long)]
         output: PathBuf,
-        /// A calendar base URL (http:// only in this build), e.g. a Treaty node's. Repeat
+        /// A calendar base URL (http:// or https://), e.g. a Treaty node's. Repeat
         /// for independent anchors.
         #[arg(long = "calendar", required = true)]
         calendars: Vec<String>,
@@ -304,23 +304,18 @@ fn extract(manifest: &Path, participant_id: &str, output: &Path) -> Result<ExitC
 }
 
 fn http_client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
+    crate::tls::TlsArgs::from_env()
+        .http_builder()?
         .timeout(Duration::from_secs(REQUEST_TIMEOUT_S))
         .user_agent(concat!("treaty/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("building HTTP client")
 }
 
-/// Refuses URLs this build cannot reach, with the reason.
+/// Refuses URLs that are not http(s), with the reason.
 fn check_calendar_url(url: &str) -> Result<()> {
-    if url.starts_with("https://") {
-        bail!(
-            "{url}: https calendars need TLS, which this build of treaty does not include; use \
-             an http:// calendar (a Treaty node) or the `ots` client for public calendars"
-        );
-    }
-    if !url.starts_with("http://") {
-        bail!("{url}: a calendar URL starts with http://");
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        bail!("{url}: a calendar URL starts with http:// or https://");
     }
     Ok(())
 }

@@ -61,7 +61,8 @@ pub(crate) async fn verify(source: Source) -> Result<ExitCode> {
             // The JWKS comes from the same place as the card, never from a URL inside it.
             let jwks_url = format!("{}{JWKS_PATH}", card_url.trim_end_matches(CARD_PATH));
             // No redirects: a card must be served by the registry it describes.
-            let http = reqwest::Client::builder()
+            let http = crate::tls::TlsArgs::from_env()
+                .http_builder()?
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(FETCH_TIMEOUT_S))
                 .build()?;

@@ -18,7 +18,9 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(args: &ClientArgs) -> Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = args
+            .tls
+            .http_builder()?
             .timeout(Duration::from_secs(REQUEST_TIMEOUT_S))
             .build()
             .context("building HTTP client")?;

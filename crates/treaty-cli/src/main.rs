@@ -6,7 +6,9 @@
 
 mod anchor;
 mod card;
+mod certs;
 mod client;
+mod tls;
 mod verify;
 
 use anyhow::{Context as _, Result};
@@ -85,6 +87,9 @@ enum Command {
     Keys(KeysCmd),
     /// Check a receipt and a record offline against a verifier key.
     Verify(verify::VerifyArgs),
+    /// Development certificates for TLS and mTLS: a CA and node certificates.
+    #[command(subcommand)]
+    Certs(certs::CertsCmd),
 }
 
 /// Where the node's state lives and how it is reached.
@@ -108,17 +113,37 @@ struct NodeArgs {
     /// Longest a write waits for its batch to close, in ms (default 250).
     #[arg(long, env = "TREATY_BATCH_MAX_WAIT_MS")]
     batch_max_wait_ms: Option<u64>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first).
+    #[arg(long, env = "TREATY_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "TREATY_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to.
+    #[arg(long, env = "TREATY_TLS_CLIENT_CA")]
+    tls_client_ca: Option<PathBuf>,
+    /// Client certificates: off, optional or required (default off).
+    #[arg(long, env = "TREATY_TLS_CLIENT_AUTH")]
+    tls_client_auth: Option<treaty_node::config::ClientAuth>,
 }
 
 impl NodeArgs {
     fn config(&self) -> Result<Config> {
-        Ok(Config::resolve(&Overrides {
+        Ok(self.config_with_tls()?.0)
+    }
+
+    fn config_with_tls(&self) -> Result<(Config, Option<treaty_node::config::TlsSettings>)> {
+        Ok(Config::resolve_with_tls(&Overrides {
             data_dir: self.data_dir.clone(),
             config_file: self.config.clone(),
             listen: self.listen.clone(),
             public_url: self.public_url.clone(),
             batch_max_entries: self.batch_max_entries,
             batch_max_wait_ms: self.batch_max_wait_ms,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            tls_client_ca: self.tls_client_ca.clone(),
+            tls_client_auth: self.tls_client_auth,
         })?)
     }
 }
@@ -132,6 +157,9 @@ pub(crate) struct ClientArgs {
     /// Bearer token for writes and operator actions.
     #[arg(long, env = "TREATY_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// TLS: extra CA certificates and the mTLS client certificate.
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -346,6 +374,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(cmd) => token(cmd).await,
         Command::Verify(args) => Ok(verify::run(&args)),
         Command::Anchor(cmd) => anchor::run(cmd).await,
+        Command::Certs(cmd) => certs::run(cmd),
         Command::Card(CardCmd::Verify {
             source,
             jwks,
@@ -462,11 +491,20 @@ fn init(args: &NodeArgs) -> Result<ExitCode> {
 }
 
 async fn serve(args: &NodeArgs) -> Result<ExitCode> {
-    let config = args.config()?;
+    let (mut config, tls_settings) = args.config_with_tls()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let bound = listener.local_addr()?;
+    // Load the certificates before touching the data directory: a bad file fails fast.
+    let tls = tls_settings
+        .as_ref()
+        .map(treaty_node::tls::server_config)
+        .transpose()?;
+    // Over TLS the announced URL defaults to https://<bound>.
+    if tls.is_some() && config.public_url.is_none() {
+        config.public_url = Some(format!("https://{bound}"));
+    }
     let node = Node::prepare(
         &config,
         bound,
@@ -477,13 +515,17 @@ async fn serve(args: &NodeArgs) -> Result<ExitCode> {
         eprintln!("operator token (shown once; only its hash is stored): {token}");
     }
     // One machine-readable line on stdout: scripts and tests wait for it.
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "treaty listening on http://{bound} public_url={} origin={}",
+        "treaty listening on {scheme}://{bound} public_url={} origin={}",
         node.public_url(),
         node.origin()
     );
-    tracing::info!(listen = %bound, public_url = node.public_url(), origin = node.origin(), "serving");
-    node.serve(listener, shutdown_signal()).await?;
+    tracing::info!(listen = %bound, scheme, public_url = node.public_url(), origin = node.origin(), "serving");
+    match tls {
+        Some(tls) => node.serve_tls(listener, tls, shutdown_signal()).await?,
+        None => node.serve(listener, shutdown_signal()).await?,
+    }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -63,6 +63,14 @@ pub struct Overrides {
     pub batch_max_entries: Option<usize>,
     /// `TREATY_BATCH_MAX_WAIT_MS`.
     pub batch_max_wait_ms: Option<u64>,
+    /// `--tls-cert` / `TREATY_TLS_CERT`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` / `TREATY_TLS_KEY`.
+    pub tls_key: Option<PathBuf>,
+    /// `--tls-client-ca` / `TREATY_TLS_CLIENT_CA`.
+    pub tls_client_ca: Option<PathBuf>,
+    /// `--tls-client-auth` / `TREATY_TLS_CLIENT_AUTH`.
+    pub tls_client_auth: Option<ClientAuth>,
 }
 
 /// The TOML file's shape. Every field is optional.
@@ -84,6 +92,65 @@ pub struct FileConfig {
     /// The trust policy published in the registry card.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_policy: Option<TrustPolicySettings>,
+    /// TLS serving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFile>,
+}
+
+/// `[tls]` in the TOML file.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// Certificate chain (PEM); setting it turns HTTPS on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// `off`, `optional` or `required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// Whether the node asks TLS clients for a certificate.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// No client certificates.
+    #[default]
+    Off,
+    /// Asked for and verified when sent; clients without one are served.
+    Optional,
+    /// Clients without a valid certificate are refused during the handshake.
+    Required,
+}
+
+impl std::str::FromStr for ClientAuth {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "optional" => Ok(Self::Optional),
+            "required" => Ok(Self::Required),
+            _ => Err(format!("{s:?} is not one of off, optional, required")),
+        }
+    }
+}
+
+/// The resolved TLS settings (present when the node serves HTTPS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+    /// CA certificates (PEM) for client certificates.
+    pub client_ca: Option<PathBuf>,
+    /// Client certificate policy.
+    pub client_auth: ClientAuth,
 }
 
 /// `[card]` in the TOML file: the operator-edited parts of the registry card.
@@ -166,6 +233,15 @@ impl Config {
     /// # Errors
     /// An unreadable or invalid file, or invalid values.
     pub fn resolve(o: &Overrides) -> Result<Self, ConfigError> {
+        Self::resolve_with_tls(o).map(|(config, _)| config)
+    }
+
+    /// Like [`Config::resolve`], also resolving the HTTPS settings (`None`: plain HTTP).
+    ///
+    /// # Errors
+    /// An unreadable or invalid file, or invalid values (e.g. client authentication
+    /// without a client CA).
+    pub fn resolve_with_tls(o: &Overrides) -> Result<(Self, Option<TlsSettings>), ConfigError> {
         let data_dir = o
             .data_dir
             .clone()
@@ -221,7 +297,8 @@ impl Config {
                 reason: format!("{} is not within 0..=4", trust_policy.min_trust_level),
             });
         }
-        Ok(Self {
+        let tls = resolve_tls(o, file.tls.clone().unwrap_or_default())?;
+        let config = Self {
             data_dir,
             listen,
             public_url,
@@ -229,8 +306,53 @@ impl Config {
             batch_max_wait_ms,
             card: file.card.unwrap_or_default(),
             trust_policy,
-        })
+        };
+        Ok((config, tls))
     }
+}
+
+/// Resolves `[tls]` against the flags and environment; checks the combination.
+fn resolve_tls(o: &Overrides, file: TlsFile) -> Result<Option<TlsSettings>, ConfigError> {
+    let cert = o.tls_cert.clone().or(file.cert);
+    let key = o.tls_key.clone().or(file.key);
+    let client_ca = o.tls_client_ca.clone().or(file.client_ca);
+    let client_auth = o.tls_client_auth.or(file.client_auth).unwrap_or_default();
+    let (cert, key) = match (cert, key) {
+        (Some(c), Some(k)) => (c, k),
+        (None, None) => {
+            if client_auth != ClientAuth::Off || client_ca.is_some() {
+                return Err(ConfigError::Invalid {
+                    field: "tls",
+                    reason: "client certificate settings need tls.cert and tls.key".into(),
+                });
+            }
+            return Ok(None);
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::Invalid {
+                field: "tls.key",
+                reason: "tls.cert is set but tls.key is not".into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Invalid {
+                field: "tls.cert",
+                reason: "tls.key is set but tls.cert is not".into(),
+            });
+        }
+    };
+    if client_auth != ClientAuth::Off && client_ca.is_none() {
+        return Err(ConfigError::Invalid {
+            field: "tls.client_ca",
+            reason: "client_auth optional or required needs a client CA".into(),
+        });
+    }
+    Ok(Some(TlsSettings {
+        cert,
+        key,
+        client_ca,
+        client_auth,
+    }))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -351,6 +473,68 @@ mod tests {
         .expect("resolve");
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.batch_max_wait_ms, BATCH_WAIT_MS_DEFAULT);
+    }
+
+    #[test]
+    fn tls_settings_resolve_and_are_checked() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE_NAME),
+            "[tls]\ncert = \"file.pem\"\nkey = \"file.key\"\nclient_ca = \"ca.pem\"\nclient_auth = \"optional\"\n",
+        )
+        .expect("write");
+        let base = Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Overrides::default()
+        };
+        let t = Config::resolve_with_tls(&base)
+            .expect("resolve")
+            .1
+            .expect("tls");
+        assert_eq!(t.cert, PathBuf::from("file.pem"));
+        assert_eq!(t.client_auth, ClientAuth::Optional);
+        let t = Config::resolve_with_tls(&Overrides {
+            tls_cert: Some("flag.pem".into()),
+            tls_client_auth: Some(ClientAuth::Required),
+            ..base
+        })
+        .expect("resolve")
+        .1
+        .expect("tls");
+        assert_eq!(t.cert, PathBuf::from("flag.pem"));
+        assert_eq!(t.key, PathBuf::from("file.key"));
+        assert_eq!(t.client_auth, ClientAuth::Required);
+
+        let empty = tempfile::tempdir().expect("tmp");
+        let o = Overrides {
+            data_dir: Some(empty.path().to_owned()),
+            ..Overrides::default()
+        };
+        assert_eq!(Config::resolve_with_tls(&o).expect("resolve").1, None);
+        for bad in [
+            Overrides {
+                tls_cert: Some("c.pem".into()),
+                tls_key: Some("k.pem".into()),
+                tls_client_auth: Some(ClientAuth::Required),
+                ..o.clone()
+            },
+            Overrides {
+                tls_cert: Some("c.pem".into()),
+                ..o.clone()
+            },
+            Overrides {
+                tls_client_auth: Some(ClientAuth::Optional),
+                tls_client_ca: Some("ca.pem".into()),
+                ..o.clone()
+            },
+        ] {
+            assert!(matches!(
+                Config::resolve(&bad),
+                Err(ConfigError::Invalid { .. })
+            ));
+        }
+        assert_eq!("required".parse(), Ok(ClientAuth::Required));
+        assert!("yes".parse::<ClientAuth>().is_err());
     }
 
     #[test]

@@ -156,6 +156,7 @@ pub fn init(
             sequencer: None,
             card: None,
             trust_policy: None,
+            tls: None,
         },
     )
     .map_err(io("writing", &dir.join(config::CONFIG_FILE_NAME)))?;

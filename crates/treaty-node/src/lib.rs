@@ -11,6 +11,7 @@ pub mod config;
 pub mod identity;
 pub mod ledger;
 pub mod sequencer;
+pub mod tls;
 
 use api::{AppState, ReadPool, Shared, TokenTable};
 use clock::Clock;
@@ -42,6 +43,9 @@ pub enum NodeError {
     /// The registry card.
     #[error(transparent)]
     Card(#[from] card::CardServiceError),
+    /// TLS certificates and keys.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A node ready to serve.
@@ -142,6 +146,25 @@ impl Node {
     #[must_use]
     pub fn verifier_key(&self) -> &str {
         &self.state.verifier_key
+    }
+
+    /// Serves the API over HTTPS (see [`tls`]) until `shutdown` completes, then drains
+    /// in-flight requests, lets the sequencer finish its batch and returns. Requests from
+    /// clients that presented a verified certificate carry a [`tls::PeerCertificate`].
+    ///
+    /// # Errors
+    /// None today; the signature matches [`Node::serve`].
+    pub async fn serve_tls(
+        self,
+        listener: tokio::net::TcpListener,
+        tls_config: Arc<rustls::ServerConfig>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), NodeError> {
+        let app = api::router(self.state).layer(tower_http::trace::TraceLayer::new_for_http());
+        tls::serve(listener, tls_config, app, shutdown).await;
+        let join = self.sequencer;
+        tokio::task::spawn_blocking(move || join.join()).await.ok();
+        Ok(())
     }
 
     /// Serves the API until `shutdown` completes, then drains in-flight requests, lets the

@@ -26,6 +26,47 @@ pub struct TestNode {
     pub url: String,
     pub http: reqwest::Client,
     extra_env: Vec<(String, String)>,
+    extra_args: Vec<String>,
+    ca_file: Option<PathBuf>,
+}
+
+/// A plain reqwest client (the ring provider; HTTP only in practice).
+pub fn plain_http() -> reqwest::Client {
+    http_client(None, None)
+}
+
+/// A reqwest client trusting the CA certificates in `ca_file` and presenting `identity`
+/// (certificate chain, key) when given.
+pub fn http_client(ca_file: Option<&Path>, identity: Option<(&Path, &Path)>) -> reqwest::Client {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = ca_file {
+        for c in CertificateDer::pem_file_iter(ca).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+    }
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => b
+            .with_client_auth_cert(
+                CertificateDer::pem_file_iter(cert)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect(),
+                PrivateKeyDer::from_pem_file(key).unwrap(),
+            )
+            .unwrap(),
+        None => b.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .unwrap()
 }
 
 impl TestNode {
@@ -41,14 +82,36 @@ impl TestNode {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let data_dir = dir.join("node");
-        let (child, addr) = spawn(&data_dir, "127.0.0.1:0", &extra_env).expect("node starts");
+        let (child, addr, _) =
+            spawn(&data_dir, "127.0.0.1:0", &extra_env, &[]).expect("node starts");
         Self {
             child: Some(child),
             data_dir,
             url: format!("http://{addr}"),
             addr,
-            http: reqwest::Client::new(),
+            http: plain_http(),
             extra_env,
+            extra_args: Vec::new(),
+            ca_file: None,
+        }
+    }
+
+    /// Starts a node with extra `serve` arguments (e.g. `--tls-cert`). When the node serves
+    /// HTTPS, `url` is `https://...` and `http` trusts `ca_file`.
+    pub fn start_args(dir: &Path, args: &[&str], ca_file: Option<&Path>) -> Self {
+        let extra_args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let data_dir = dir.join("node");
+        let (child, addr, scheme) =
+            spawn(&data_dir, "127.0.0.1:0", &[], &extra_args).expect("node starts");
+        Self {
+            child: Some(child),
+            data_dir,
+            url: format!("{scheme}://{addr}"),
+            addr,
+            http: http_client(ca_file, None),
+            extra_env: Vec::new(),
+            extra_args,
+            ca_file: ca_file.map(Path::to_owned),
         }
     }
 
@@ -63,11 +126,17 @@ impl TestNode {
     /// Stops the node (SIGKILL) and starts it again on the same port and data directory.
     pub fn restart(&mut self) {
         self.kill9();
-        let (child, addr) = spawn(&self.data_dir, &self.addr, &self.extra_env).expect("restart");
+        let (child, addr, _) = spawn(
+            &self.data_dir,
+            &self.addr,
+            &self.extra_env,
+            &self.extra_args,
+        )
+        .expect("restart");
         assert_eq!(addr, self.addr);
         self.child = Some(child);
         // Pooled keep-alive connections went to the dead process.
-        self.http = reqwest::Client::new();
+        self.http = http_client(self.ca_file.as_deref(), None);
     }
 
     pub async fn put(&self, collection: &str, key: &str, body: &Value) -> (u16, Value) {
@@ -137,18 +206,21 @@ impl Drop for TestNode {
     }
 }
 
-/// Spawns `treaty serve` and waits for its listening line.
+/// Spawns `treaty serve` and waits for its listening line; answers the child, the bound
+/// address and the scheme (`http` or `https`).
 fn spawn(
     data_dir: &Path,
     listen: &str,
     env: &[(String, String)],
-) -> Result<(Child, String), String> {
+    args: &[String],
+) -> Result<(Child, String, &'static str), String> {
     let mut cmd = Command::new(bin());
     cmd.arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--listen")
         .arg(listen)
+        .args(args)
         .env("TREATY_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("TREATY_BATCH_MAX_WAIT_MS", "5")
         .env("RUST_LOG", "warn")
@@ -177,12 +249,16 @@ fn spawn(
             return Err(format!("node did not start ({status})"));
         }
     };
-    let addr = line
-        .strip_prefix("treaty listening on http://")
+    let (scheme, rest) = if let Some(r) = line.strip_prefix("treaty listening on http://") {
+        ("http", Some(r))
+    } else {
+        ("https", line.strip_prefix("treaty listening on https://"))
+    };
+    let addr = rest
         .and_then(|r| r.split_whitespace().next())
         .ok_or_else(|| format!("unexpected first line {line:?}"))?
         .to_owned();
-    Ok((child, addr))
+    Ok((child, addr, scheme))
 }
 
 /// Runs the CLI to completion; answers (exit code, stdout, stderr).

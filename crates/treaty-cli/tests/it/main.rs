@@ -13,3 +13,4 @@ mod harness;
 mod ledger;
 mod records;
 mod schemas;
+mod tls;
