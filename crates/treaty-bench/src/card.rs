@@ -30,6 +30,8 @@ pub(crate) fn run(requests: usize, clients: usize, runs: usize) -> Result<()> {
         batch_max_wait_ms: treaty_types::limits::BATCH_WAIT_MS_DEFAULT,
         card: Default::default(),
         trust_policy: Default::default(),
+        // The benchmark measures the card path, not the limiter: 512 clients share one IP.
+        rate_limits: treaty_node::config::RateLimitSettings::disabled(),
     };
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

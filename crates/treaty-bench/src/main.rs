@@ -164,6 +164,7 @@ fn append_run(records: usize, clients: usize) -> Result<AppendRun> {
         batch_max_wait_ms: treaty_types::limits::BATCH_WAIT_MS_DEFAULT,
         card: Default::default(),
         trust_policy: Default::default(),
+        rate_limits: Default::default(),
     };
     // The node gets its own runtime, as in `treaty serve`; the clients get another.
     let server_rt = tokio::runtime::Builder::new_multi_thread()

@@ -4,7 +4,12 @@
 //! hands the result here as [`Overrides`]; whatever they leave unset comes from the file,
 //! and whatever the file leaves unset from the defaults.
 
+use crate::ratelimit::{
+    ANONYMOUS_PER_MINUTE_DEFAULT, AUTHENTICATED_PER_MINUTE_DEFAULT, ENDPOINT_DEFAULTS,
+    EXEMPT_LOOPBACK_DEFAULT, EXEMPT_OPERATOR_DEFAULT, PER_MINUTE_MAX, PERIOD_DEFAULT,
+};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use treaty_types::limits::{
@@ -17,6 +22,16 @@ pub const DEFAULT_DATA_DIR: &str = "./treaty-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The configuration file's name inside the data directory.
 pub const CONFIG_FILE_NAME: &str = "treaty.toml";
+/// Environment variable overriding `rate_limits.authenticated_per_minute`.
+pub const ENV_RATE_AUTHENTICATED: &str = "TREATY_RATE_AUTHENTICATED_PER_MINUTE";
+/// Environment variable overriding `rate_limits.anonymous_per_minute`.
+pub const ENV_RATE_ANONYMOUS: &str = "TREATY_RATE_ANONYMOUS_PER_MINUTE";
+/// Test and drill knob: the length of the rate-limit "minute" in milliseconds (default
+/// 60000), so limits can be exercised in seconds. Not for production use.
+pub const ENV_RATE_PERIOD_MS: &str = "TREATY_RATE_PERIOD_MS";
+/// Environment variable overriding `rate_limits.exempt_loopback` (`true` or `false`); tests
+/// on 127.0.0.1 set it to `false` to exercise the anonymous limit.
+pub const ENV_RATE_EXEMPT_LOOPBACK: &str = "TREATY_RATE_EXEMPT_LOOPBACK";
 
 /// Configuration errors.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +110,174 @@ pub struct FileConfig {
     /// TLS serving.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFile>,
+    /// Rate limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimitsFile>,
+}
+
+/// `[rate_limits]` in the TOML file.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsFile {
+    /// Whether limits apply at all (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Requests per minute per bearer token (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticated_per_minute: Option<u32>,
+    /// Requests per minute per IP address without a live token (default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous_per_minute: Option<u32>,
+    /// Requests allowed at once (default: each bucket's per-minute rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// Whether the operator's token bypasses the limits (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exempt_operator: Option<bool>,
+    /// Whether anonymous callers on loopback addresses (local tools, a reverse proxy on
+    /// the same host) bypass the limits (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exempt_loopback: Option<bool>,
+    /// Per-endpoint requests per minute per identity, by operation id (merged over the
+    /// defaults, e.g. `calendarDigest = 60`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<BTreeMap<String, u32>>,
+}
+
+/// The resolved rate limits (see [`crate::ratelimit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Whether limits apply at all.
+    pub enabled: bool,
+    /// Requests per period per bearer token.
+    pub authenticated_per_minute: u32,
+    /// Requests per period per IP address without a live token.
+    pub anonymous_per_minute: u32,
+    /// Requests allowed at once; `None`: each bucket's rate.
+    pub burst: Option<u32>,
+    /// Whether the operator's token bypasses the limits.
+    pub exempt_operator: bool,
+    /// Whether anonymous callers on loopback addresses bypass the limits.
+    pub exempt_loopback: bool,
+    /// Per-endpoint rates per identity, by operation id.
+    pub endpoints: BTreeMap<String, u32>,
+    /// The period the rates refer to (a minute, unless a test scales it).
+    pub period: std::time::Duration,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            authenticated_per_minute: AUTHENTICATED_PER_MINUTE_DEFAULT,
+            anonymous_per_minute: ANONYMOUS_PER_MINUTE_DEFAULT,
+            burst: None,
+            exempt_operator: EXEMPT_OPERATOR_DEFAULT,
+            exempt_loopback: EXEMPT_LOOPBACK_DEFAULT,
+            endpoints: ENDPOINT_DEFAULTS
+                .iter()
+                .map(|(id, n)| ((*id).to_owned(), *n))
+                .collect(),
+            period: PERIOD_DEFAULT,
+        }
+    }
+}
+
+impl RateLimitSettings {
+    /// No limits at all (benchmarks that measure the node, not the limiter).
+    #[must_use]
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+
+    /// Resolves `[rate_limits]` against the environment (`env` looks a variable up).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for rates outside `1..=PER_MINUTE_MAX`, unknown endpoint
+    /// ids, or unparsable environment values.
+    pub fn resolve(
+        file: RateLimitsFile,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        fn env_num<T: std::str::FromStr>(
+            env: &impl Fn(&str) -> Option<String>,
+            var: &'static str,
+        ) -> Result<Option<T>, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            env(var)
+                .map(|v| {
+                    v.trim().parse().map_err(|e| ConfigError::Invalid {
+                        field: var,
+                        reason: format!("{v:?}: {e}"),
+                    })
+                })
+                .transpose()
+        }
+        fn rate(field: &'static str, n: u32) -> Result<u32, ConfigError> {
+            if (1..=PER_MINUTE_MAX).contains(&n) {
+                Ok(n)
+            } else {
+                Err(ConfigError::Invalid {
+                    field,
+                    reason: format!("{n} is not within 1..={PER_MINUTE_MAX}"),
+                })
+            }
+        }
+        let d = Self::default();
+        let authenticated_per_minute = rate(
+            "rate_limits.authenticated_per_minute",
+            env_num(&env, ENV_RATE_AUTHENTICATED)?
+                .or(file.authenticated_per_minute)
+                .unwrap_or(d.authenticated_per_minute),
+        )?;
+        let anonymous_per_minute = rate(
+            "rate_limits.anonymous_per_minute",
+            env_num(&env, ENV_RATE_ANONYMOUS)?
+                .or(file.anonymous_per_minute)
+                .unwrap_or(d.anonymous_per_minute),
+        )?;
+        let burst = file
+            .burst
+            .map(|b| rate("rate_limits.burst", b))
+            .transpose()?;
+        let mut endpoints = d.endpoints;
+        for (id, n) in file.endpoints.unwrap_or_default() {
+            if !crate::api::endpoints::is_id(&id) {
+                return Err(ConfigError::Invalid {
+                    field: "rate_limits.endpoints",
+                    reason: format!("{id:?} is not an endpoint id (see /openapi.json)"),
+                });
+            }
+            endpoints.insert(id, rate("rate_limits.endpoints", n)?);
+        }
+        let period = match env_num::<u64>(&env, ENV_RATE_PERIOD_MS)? {
+            None => d.period,
+            Some(ms @ 1..=3_600_000) => std::time::Duration::from_millis(ms),
+            Some(ms) => {
+                return Err(ConfigError::Invalid {
+                    field: ENV_RATE_PERIOD_MS,
+                    reason: format!("{ms} is not within 1..=3600000"),
+                });
+            }
+        };
+        Ok(Self {
+            enabled: file.enabled.unwrap_or(d.enabled),
+            authenticated_per_minute,
+            anonymous_per_minute,
+            burst,
+            exempt_operator: file.exempt_operator.unwrap_or(d.exempt_operator),
+            exempt_loopback: env_num(&env, ENV_RATE_EXEMPT_LOOPBACK)?
+                .or(file.exempt_loopback)
+                .unwrap_or(d.exempt_loopback),
+            endpoints,
+            period,
+        })
+    }
 }
 
 /// `[tls]` in the TOML file.
@@ -225,6 +408,8 @@ pub struct Config {
     pub card: CardSettings,
     /// Published trust policy.
     pub trust_policy: TrustPolicySettings,
+    /// Rate limits.
+    pub rate_limits: RateLimitSettings,
 }
 
 impl Config {
@@ -298,6 +483,10 @@ impl Config {
             });
         }
         let tls = resolve_tls(o, file.tls.clone().unwrap_or_default())?;
+        // The binary's parser does not know these (no flags); read the environment here.
+        let rate_limits = RateLimitSettings::resolve(file.rate_limits.unwrap_or_default(), |k| {
+            std::env::var(k).ok()
+        })?;
         let config = Self {
             data_dir,
             listen,
@@ -306,6 +495,7 @@ impl Config {
             batch_max_wait_ms,
             card: file.card.unwrap_or_default(),
             trust_policy,
+            rate_limits,
         };
         Ok((config, tls))
     }
@@ -535,6 +725,73 @@ mod tests {
         }
         assert_eq!("required".parse(), Ok(ClientAuth::Required));
         assert!("yes".parse::<ClientAuth>().is_err());
+    }
+
+    #[test]
+    fn rate_limits_resolve_and_are_checked() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE_NAME),
+            "[rate_limits]\nauthenticated_per_minute = 50\nburst = 10\n[rate_limits.endpoints]\ndiscover = 30\n",
+        )
+        .expect("write");
+        let c = Config::resolve(&Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Overrides::default()
+        })
+        .expect("resolve");
+        let r = &c.rate_limits;
+        assert_eq!(r.authenticated_per_minute, 50);
+        assert_eq!(r.anonymous_per_minute, ANONYMOUS_PER_MINUTE_DEFAULT);
+        assert_eq!(r.burst, Some(10));
+        assert_eq!(r.endpoints.get("discover"), Some(&30));
+        assert_eq!(r.endpoints.get("calendarDigest"), Some(&60));
+        assert!(r.enabled && r.exempt_operator);
+
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let file = RateLimitsFile {
+            anonymous_per_minute: Some(7),
+            ..RateLimitsFile::default()
+        };
+        let r = RateLimitSettings::resolve(
+            file.clone(),
+            env(&[(ENV_RATE_ANONYMOUS, "5"), (ENV_RATE_PERIOD_MS, "1000")]),
+        )
+        .expect("resolve");
+        assert_eq!(r.anonymous_per_minute, 5);
+        assert_eq!(r.period, std::time::Duration::from_secs(1));
+        assert!(r.exempt_loopback);
+        let r =
+            RateLimitSettings::resolve(file.clone(), env(&[(ENV_RATE_EXEMPT_LOOPBACK, "false")]))
+                .expect("resolve");
+        assert!(!r.exempt_loopback);
+        for bad in [
+            RateLimitSettings::resolve(file.clone(), env(&[(ENV_RATE_AUTHENTICATED, "0")])),
+            RateLimitSettings::resolve(file.clone(), env(&[(ENV_RATE_ANONYMOUS, "many")])),
+            RateLimitSettings::resolve(file.clone(), env(&[(ENV_RATE_PERIOD_MS, "0")])),
+            RateLimitSettings::resolve(
+                RateLimitsFile {
+                    endpoints: Some([("noSuchThing".to_owned(), 5)].into()),
+                    ..RateLimitsFile::default()
+                },
+                env(&[]),
+            ),
+            RateLimitSettings::resolve(
+                RateLimitsFile {
+                    burst: Some(0),
+                    ..RateLimitsFile::default()
+                },
+                env(&[]),
+            ),
+        ] {
+            assert!(matches!(bad, Err(ConfigError::Invalid { .. })), "{bad:?}");
+        }
     }
 
     #[test]

@@ -157,6 +157,7 @@ pub fn init(
             card: None,
             trust_policy: None,
             tls: None,
+            rate_limits: None,
         },
     )
     .map_err(io("writing", &dir.join(config::CONFIG_FILE_NAME)))?;

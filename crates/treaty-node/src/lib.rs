@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod identity;
 pub mod ledger;
+pub mod ratelimit;
 pub mod sequencer;
 pub mod tls;
 
@@ -121,6 +122,7 @@ impl Node {
             collections: Arc::new(RwLock::new(collections)),
             clock,
             card: Arc::new(card),
+            limiter: Arc::new(ratelimit::RateLimiter::new(&config.rate_limits)),
         }));
         Ok(Self {
             state,
@@ -178,9 +180,13 @@ impl Node {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
         let app = api::router(self.state).layer(tower_http::trace::TraceLayer::new_for_http());
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        // The peer address keys anonymous callers' rate limits.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         // The router (and with it every sequencer handle) is gone: the sequencer drains and
         // stops. Join it off the async threads.
         let join = self.sequencer;

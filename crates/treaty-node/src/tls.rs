@@ -185,6 +185,10 @@ pub(crate) async fn serve(
                     if let Some(p) = &peer_cert {
                         req.extensions_mut().insert(p.clone());
                     }
+                    // As `into_make_service_with_connect_info` does over plain HTTP: the
+                    // rate limiter keys anonymous callers by it.
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
                     req
                 },
             );

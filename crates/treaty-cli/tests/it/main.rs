@@ -11,6 +11,7 @@ mod discovery;
 mod durability;
 mod harness;
 mod ledger;
+mod ratelimit;
 mod records;
 mod schemas;
 mod tls;

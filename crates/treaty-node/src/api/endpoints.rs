@@ -631,6 +631,32 @@ pub const ALL: &[&Endpoint] = &[
     &OPENAPI,
 ];
 
+/// The endpoint a request for `method` (upper case, e.g. `GET`) and `path` reaches, if any.
+/// Literal segments must match exactly; `{param}` segments match any one non-empty segment.
+#[must_use]
+pub fn find(method: &str, path: &str) -> Option<&'static Endpoint> {
+    ALL.iter().copied().find(|ep| {
+        ep.method.lower().eq_ignore_ascii_case(method) && {
+            let mut want = ep.path.split('/');
+            let mut got = path.split('/');
+            loop {
+                match (want.next(), got.next()) {
+                    (None, None) => break true,
+                    (Some(w), Some(g)) if w.starts_with('{') && !g.is_empty() => {}
+                    (Some(w), Some(g)) if w == g => {}
+                    _ => break false,
+                }
+            }
+        }
+    })
+}
+
+/// Whether `id` is an endpoint's operation id.
+#[must_use]
+pub fn is_id(id: &str) -> bool {
+    ALL.iter().any(|ep| ep.id == id)
+}
+
 /// The OpenAPI 3.1 document for `endpoints`, served at `/openapi.json`.
 #[must_use]
 pub fn openapi(endpoints: &[&Endpoint], server_url: &str) -> Value {
@@ -654,7 +680,8 @@ pub fn openapi(endpoints: &[&Endpoint], server_url: &str) -> Value {
             ep.success.0.to_string(),
             json!({"description": "Success", "content": {ep.success.1: {}}}),
         );
-        for status in ep.errors {
+        // Every endpoint sits behind the rate limiter and the overload guards.
+        for status in ep.errors.iter().chain(&[429u16, 503]) {
             responses.insert(
                 status.to_string(),
                 json!({"$ref": "#/components/responses/Problem"}),

@@ -164,6 +164,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// The registry card and its keys.
     pub card: Arc<crate::card::CardService>,
+    /// Rate limits per client identity.
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
 }
 
 impl AppState {
@@ -225,20 +227,11 @@ impl AppState {
                 "this action needs `Authorization: Bearer <token>`",
             ));
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                unauthorized("token_malformed", "use `Authorization: Bearer <token>`")
-            })?;
-        let hash = crate::identity::token_hash(token);
+        let token = bearer(value).ok_or_else(|| {
+            unauthorized("token_malformed", "use `Authorization: Bearer <token>`")
+        })?;
         let grant = self
-            .tokens
-            .read()
-            .ok()
-            .and_then(|t| t.by_hash.get(&hash).cloned())
+            .grant_for(token)
             .ok_or_else(|| unauthorized("token_invalid", "the token is unknown or revoked"))?;
         match (&grant.collections, collection) {
             (None, _) => Ok(grant),
@@ -254,6 +247,24 @@ impl AppState {
                 "this action needs the operator's token",
             )),
         }
+    }
+
+    /// The live token a request presents, if any, without checking its scope (for rate
+    /// limiting; [`AppState::authorize`] decides what it may do).
+    #[must_use]
+    pub fn token_grant(&self, headers: &HeaderMap) -> Option<TokenGrant> {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(bearer)
+            .and_then(|token| self.grant_for(token))
+    }
+
+    fn grant_for(&self, token: &str) -> Option<TokenGrant> {
+        let hash = crate::identity::token_hash(token);
+        self.tokens
+            .read()
+            .ok()
+            .and_then(|t| t.by_hash.get(&hash).cloned())
     }
 
     /// Marks the registry card stale after an operator edit (collections, schemas, keys).
@@ -282,6 +293,15 @@ impl AppState {
             *t = TokenTable::from_rows(rows);
         }
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+fn bearer(value: &axum::http::HeaderValue) -> Option<&str> {
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// Router under construction, remembering which endpoints it mounted.
@@ -319,6 +339,7 @@ impl Api {
 
 /// Builds the router with every endpoint, fallbacks and limits.
 pub fn router(state: AppState) -> Router {
+    let limiter_state = state.clone();
     let api = Api::new()
         .add(&endpoints::RECORD_PUT, records::put)
         .add(&endpoints::RECORD_GET, records::get)
@@ -370,6 +391,13 @@ pub fn router(state: AppState) -> Router {
                     treaty_types::limits::REQUEST_TIMEOUT_MS,
                 )),
         )
+        // Outside the concurrency and time bounds: a refused request costs a hash and a map
+        // lookup, never takes one of the in-flight slots, and one client's flood is turned
+        // away before it can make the node shed other clients' requests.
+        .layer(axum::middleware::from_fn_with_state(
+            limiter_state,
+            crate::ratelimit::middleware,
+        ))
 }
 
 async fn overloaded(err: tower::BoxError) -> Problem {
