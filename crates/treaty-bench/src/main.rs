@@ -35,6 +35,9 @@ enum Bench {
         /// Runs (the median is reported).
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Write agent cards (indexed for discovery) instead of small receipts.
+        #[arg(long)]
+        agent_cards: bool,
     },
     /// Inclusion proof generation and verification rates.
     Proofs {
@@ -86,7 +89,8 @@ fn main() -> Result<()> {
             records,
             clients,
             runs,
-        } => appends(records, clients, runs),
+            agent_cards,
+        } => appends(records, clients, runs, agent_cards),
         Bench::Proofs { entries, proofs } => proof_rates(entries, proofs),
         Bench::Discover {
             records,
@@ -118,6 +122,17 @@ fn body(i: usize) -> serde_json::Value {
     json!({"issuer": "bench", "subject": format!("item-{i}"), "amount": i, "tags": ["a", "b"]})
 }
 
+/// A small agent card whose words, skills and tags all reach the discovery index.
+fn card_body(i: usize) -> serde_json::Value {
+    json!({
+        "name": format!("Agent {i} translator"),
+        "description": format!("Translates documents between languages, batch {}", i % 97),
+        "url": format!("https://agents.example/{i}"),
+        "version": "1.0.0",
+        "skills": [{"id": format!("skill-{}", i % 100), "name": "Translate", "description": "text translation", "tags": ["language", format!("tag-{}", i % 200)]}]
+    })
+}
+
 struct AppendRun {
     records_per_s: f64,
     p50: Duration,
@@ -126,13 +141,25 @@ struct AppendRun {
     baseline_rows_per_s: f64,
 }
 
-fn appends(records: usize, clients: usize, runs: usize) -> Result<()> {
+fn appends(records: usize, clients: usize, runs: usize, agent_cards: bool) -> Result<()> {
+    let kind = if agent_cards {
+        Kind {
+            collection: "agent-card",
+            make: card_body,
+        }
+    } else {
+        Kind {
+            collection: "receipt",
+            make: body,
+        }
+    };
     println!(
-        "appends: {records} records, {clients} concurrent HTTP/1.1 clients, {runs} runs, batch 256 entries / 250 ms"
+        "appends: {records} {} records, {clients} concurrent HTTP/1.1 clients, {runs} runs, batch 256 entries / 250 ms",
+        kind.collection
     );
     let mut results = Vec::new();
     for run in 0..runs {
-        let r = append_run(records, clients)?;
+        let r = append_run(records, clients, kind)?;
         println!(
             "  run {run}: {:.0} records/s through HTTP; ack latency p50 {:?} p99 {:?} max {:?}; baseline {:.0} rows/s straight into SQLite",
             r.records_per_s, r.p50, r.p99, r.max, r.baseline_rows_per_s
@@ -154,7 +181,14 @@ fn appends(records: usize, clients: usize, runs: usize) -> Result<()> {
     Ok(())
 }
 
-fn append_run(records: usize, clients: usize) -> Result<AppendRun> {
+/// What the append benchmark writes.
+#[derive(Clone, Copy)]
+struct Kind {
+    collection: &'static str,
+    make: fn(usize) -> serde_json::Value,
+}
+
+fn append_run(records: usize, clients: usize, kind: Kind) -> Result<AppendRun> {
     let dir = tempfile::tempdir()?;
     let config = treaty_node::config::Config {
         data_dir: dir.path().join("node"),
@@ -209,9 +243,9 @@ fn append_run(records: usize, clients: usize) -> Result<AppendRun> {
                     }
                     let t = Instant::now();
                     let resp = http
-                        .put(format!("{url}/v1/records/receipt/r{i}"))
+                        .put(format!("{url}/v1/records/{}/r{i}", kind.collection))
                         .bearer_auth(ADMIN)
-                        .json(&body(i))
+                        .json(&(kind.make)(i))
                         .send()
                         .await?;
                     anyhow::ensure!(resp.status().is_success(), "write {i}: {}", resp.status());
@@ -231,7 +265,7 @@ fn append_run(records: usize, clients: usize) -> Result<AppendRun> {
     let _ = server_rt.block_on(server);
     latencies.sort();
 
-    let baseline_rows_per_s = sqlite_baseline(records)?;
+    let baseline_rows_per_s = sqlite_baseline(records, kind)?;
     Ok(AppendRun {
         records_per_s: records as f64 / elapsed.as_secs_f64(),
         p50: percentile(&latencies, 0.5),
@@ -243,7 +277,7 @@ fn append_run(records: usize, clients: usize) -> Result<AppendRun> {
 
 /// The same rows (entry bytes plus record head) inserted straight into SQLite with the
 /// node's durability settings and batch size, without HTTP, hashing, proofs or signing.
-fn sqlite_baseline(records: usize) -> Result<f64> {
+fn sqlite_baseline(records: usize, kind: Kind) -> Result<f64> {
     let dir = tempfile::tempdir()?;
     let conn = rusqlite::Connection::open(dir.path().join("baseline.db"))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -257,7 +291,7 @@ fn sqlite_baseline(records: usize) -> Result<f64> {
         .map(|i| {
             (
                 format!("r{i}"),
-                serde_json::to_vec(&body(i)).unwrap_or_default(),
+                serde_json::to_vec(&(kind.make)(i)).unwrap_or_default(),
             )
         })
         .collect();
