@@ -12,6 +12,7 @@ pub mod identity;
 pub mod ledger;
 pub mod ratelimit;
 pub mod sequencer;
+pub mod telemetry;
 pub mod tls;
 
 use api::{AppState, ReadPool, Shared, TokenTable};
@@ -73,6 +74,8 @@ impl Node {
         admin_token: Option<&str>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, NodeError> {
+        // Install the metrics recorder before anything records.
+        let _ = telemetry::handle();
         let public_url = identity::public_url(config, bound);
         let report = identity::init(config, &public_url, admin_token, clock.as_ref())?;
         let id = report.identity;

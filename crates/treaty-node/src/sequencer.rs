@@ -389,9 +389,14 @@ impl Sequencer {
         for e in &prepared {
             range.append(e.leaf_hash, |h| hashes.push(h));
         }
+        let started = std::time::Instant::now();
         let result = self.commit(first_index, &prepared, &calendar, &hashes, &range, now);
+        metrics::histogram!(crate::telemetry::BATCH_SECONDS)
+            .record(started.elapsed().as_secs_f64());
         match result {
             Ok((head, proofs)) => {
+                metrics::histogram!(crate::telemetry::BATCH_ENTRIES).record(prepared.len() as f64);
+                metrics::gauge!(crate::telemetry::LEDGER_SIZE).set(head.size as f64);
                 self.range = range;
                 self.last_time_ms = now;
                 if let Ok(mut cell) = self.head.write() {
@@ -424,6 +429,7 @@ impl Sequencer {
                 );
             }
             Err(message) => {
+                metrics::counter!(crate::telemetry::BATCH_FAILURES).increment(1);
                 tracing::error!(%message, entries = prepared.len(), "batch not committed");
                 for reply in accepted
                     .into_iter()

@@ -71,3 +71,34 @@ async fn checkpoints_entries_and_proofs_verify() {
     let (_, page) = node.get_json("/v1/log/entries?start=7").await;
     assert_eq!(page["entries"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn metrics_report_requests_and_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path());
+    for i in 0..3 {
+        node.put("agent-card", &format!("m{i}"), &agent_card("m"))
+            .await;
+    }
+    let (s, _) = node.get_json("/v1/records/agent-card/missing").await;
+    assert_eq!(s, 404);
+    let (s, text) = node.get_text("/metrics").await;
+    assert_eq!(s, 200);
+    assert!(text.contains("treaty_ledger_size 3"), "{text}");
+    let put_line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("treaty_http_requests_total")
+                && l.contains("/v1/records/{collection}/{key}")
+                && l.contains("method=\"PUT\"")
+                && l.contains("status=\"201\"")
+        })
+        .unwrap_or_else(|| panic!("no PUT counter in {text}"));
+    assert!(put_line.ends_with(" 3"), "{put_line}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("treaty_http_requests_total") && l.contains("status=\"404\"")),
+        "{text}"
+    );
+    assert!(text.contains("treaty_sequencer_commit_seconds"), "{text}");
+}

@@ -362,3 +362,19 @@ pub(super) async fn health(State(s): State<AppState>) -> Response {
 pub(super) async fn openapi(State(s): State<AppState>) -> Response {
     Json(endpoints::openapi(endpoints::ALL, &s.public_url)).into_response()
 }
+
+/// `GET /metrics`.
+pub(super) async fn metrics(State(s): State<AppState>) -> Response {
+    metrics::gauge!(crate::telemetry::LEDGER_SIZE).set(s.head().size as f64);
+    let text = crate::telemetry::handle()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

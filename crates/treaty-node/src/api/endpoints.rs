@@ -572,6 +572,20 @@ pub const CALENDAR_TIMESTAMP: Endpoint = Endpoint {
     errors: &[400, 404],
 };
 
+/// `GET /metrics`.
+pub const METRICS: Endpoint = Endpoint {
+    id: "metrics",
+    method: Method::Get,
+    path: "/metrics",
+    tag: "node",
+    summary: "Prometheus metrics: requests by endpoint and status, latency, ledger size, batch sizes and commit time.",
+    auth: Auth::Public,
+    params: &[],
+    request: None,
+    success: (200, TEXT),
+    errors: &[],
+};
+
 /// `GET /healthz`.
 pub const HEALTH: Endpoint = Endpoint {
     id: "health",
@@ -627,6 +641,7 @@ pub const ALL: &[&Endpoint] = &[
     &KEY_ROTATE,
     &CALENDAR_DIGEST,
     &CALENDAR_TIMESTAMP,
+    &METRICS,
     &HEALTH,
     &OPENAPI,
 ];

@@ -366,6 +366,7 @@ pub fn router(state: AppState) -> Router {
         .add(&endpoints::KEY_ROTATE, card::rotate)
         .add(&endpoints::CALENDAR_DIGEST, calendar::digest)
         .add(&endpoints::CALENDAR_TIMESTAMP, calendar::timestamp)
+        .add(&endpoints::METRICS, admin::metrics)
         .add(&endpoints::HEALTH, admin::health)
         .add(&endpoints::OPENAPI, admin::openapi);
     debug_assert_eq!(
@@ -376,6 +377,8 @@ pub fn router(state: AppState) -> Router {
     api.router
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the router so the matched route template labels each request.
+        .layer(axum::middleware::from_fn(crate::telemetry::track))
         .layer(axum::extract::DefaultBodyLimit::max(
             treaty_types::limits::REQUEST_BODY_BYTES_MAX,
         ))
