@@ -89,8 +89,7 @@ async fn metrics_report_requests_and_the_ledger() {
         .lines()
         .find(|l| {
             l.starts_with("treaty_http_requests_total")
-                && l.contains("/v1/records/{collection}/{key}")
-                && l.contains("method=\"PUT\"")
+                && l.contains("endpoint=\"putRecord\"")
                 && l.contains("status=\"201\"")
         })
         .unwrap_or_else(|| panic!("no PUT counter in {text}"));
