@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const ADMIN: &str = "bench-operator-token-000000000000";
 const CARD_PATH: &str = "/.well-known/registry-card.json";
 
 struct Run {
@@ -21,34 +20,9 @@ pub(crate) fn run(requests: usize, clients: usize, runs: usize) -> Result<()> {
     println!(
         "card: {requests} requests per measurement, {clients} concurrent HTTP/1.1 clients, {runs} runs"
     );
-    let dir = tempfile::tempdir()?;
-    let config = treaty_node::config::Config {
-        data_dir: dir.path().join("node"),
-        listen: "127.0.0.1:0".parse()?,
-        public_url: None,
-        batch_max_entries: treaty_types::limits::BATCH_ENTRIES_DEFAULT,
-        batch_max_wait_ms: treaty_types::limits::BATCH_WAIT_MS_DEFAULT,
-        card: Default::default(),
-        trust_policy: Default::default(),
-        // The benchmark measures the card path, not the limiter: 512 clients share one IP.
-        rate_limits: treaty_node::config::RateLimitSettings::disabled(),
-    };
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let listener = server_rt.block_on(tokio::net::TcpListener::bind(config.listen))?;
-    let addr = listener.local_addr()?;
-    let node = treaty_node::Node::prepare(
-        &config,
-        addr,
-        Some(ADMIN),
-        Arc::new(treaty_node::clock::SystemClock),
-    )?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = server_rt.spawn(node.serve(listener, async move {
-        let _ = stop_rx.await;
-    }));
+    // The benchmark measures the card path, not the limiter: all clients share one IP.
+    let node = crate::InProcessNode::start(treaty_node::config::RateLimitSettings::disabled())?;
+    let addr = node.addr;
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -76,8 +50,7 @@ pub(crate) fn run(requests: usize, clients: usize, runs: usize) -> Result<()> {
         cond.push(c);
         full.push(f);
     }
-    let _ = stop_tx.send(());
-    let _ = server_rt.block_on(server);
+    node.stop();
     // What the cache saves: signing and serializing the card, as a node that built the card
     // per request would (measured on the same core data).
     let mut signed_part = card.clone();

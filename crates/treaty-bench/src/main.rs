@@ -181,6 +181,63 @@ fn appends(records: usize, clients: usize, runs: usize, agent_cards: bool) -> Re
     Ok(())
 }
 
+/// A real node on 127.0.0.1 in this process, with its own 2-thread runtime (as under
+/// `treaty serve`) and a fresh data directory; benchmarks drive it from another runtime.
+pub(crate) struct InProcessNode {
+    /// The bound address.
+    pub(crate) addr: std::net::SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), treaty_node::NodeError>>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcessNode {
+    /// Starts a node with default settings and the given rate limits.
+    pub(crate) fn start(rate_limits: treaty_node::config::RateLimitSettings) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = treaty_node::config::Config {
+            data_dir: dir.path().join("node"),
+            listen: "127.0.0.1:0".parse()?,
+            public_url: None,
+            batch_max_entries: treaty_types::limits::BATCH_ENTRIES_DEFAULT,
+            batch_max_wait_ms: treaty_types::limits::BATCH_WAIT_MS_DEFAULT,
+            card: Default::default(),
+            trust_policy: Default::default(),
+            rate_limits,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(config.listen))?;
+        let addr = listener.local_addr()?;
+        let node = treaty_node::Node::prepare(
+            &config,
+            addr,
+            Some(ADMIN),
+            Arc::new(treaty_node::clock::SystemClock),
+        )?;
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = runtime.spawn(node.serve(listener, async move {
+            let _ = stop_rx.await;
+        }));
+        Ok(Self {
+            addr,
+            runtime,
+            stop,
+            server,
+            _dir: dir,
+        })
+    }
+
+    /// Stops the node and waits for it to drain.
+    pub(crate) fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.runtime.block_on(self.server);
+    }
+}
+
 /// What the append benchmark writes.
 #[derive(Clone, Copy)]
 struct Kind {
@@ -189,34 +246,8 @@ struct Kind {
 }
 
 fn append_run(records: usize, clients: usize, kind: Kind) -> Result<AppendRun> {
-    let dir = tempfile::tempdir()?;
-    let config = treaty_node::config::Config {
-        data_dir: dir.path().join("node"),
-        listen: "127.0.0.1:0".parse()?,
-        public_url: None,
-        batch_max_entries: treaty_types::limits::BATCH_ENTRIES_DEFAULT,
-        batch_max_wait_ms: treaty_types::limits::BATCH_WAIT_MS_DEFAULT,
-        card: Default::default(),
-        trust_policy: Default::default(),
-        rate_limits: Default::default(),
-    };
-    // The node gets its own runtime, as in `treaty serve`; the clients get another.
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let listener = server_rt.block_on(tokio::net::TcpListener::bind(config.listen))?;
-    let addr = listener.local_addr()?;
-    let node = treaty_node::Node::prepare(
-        &config,
-        addr,
-        Some(ADMIN),
-        Arc::new(treaty_node::clock::SystemClock),
-    )?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = server_rt.spawn(node.serve(listener, async move {
-        let _ = stop_rx.await;
-    }));
+    let node = InProcessNode::start(treaty_node::config::RateLimitSettings::default())?;
+    let addr = node.addr;
 
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -261,8 +292,7 @@ fn append_run(records: usize, clients: usize, kind: Kind) -> Result<AppendRun> {
         }
         Ok::<_, anyhow::Error>((start.elapsed(), all))
     })?;
-    let _ = stop_tx.send(());
-    let _ = server_rt.block_on(server);
+    node.stop();
     latencies.sort();
 
     let baseline_rows_per_s = sqlite_baseline(records, kind)?;
