@@ -7,9 +7,9 @@
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// HTTP requests answered, by endpoint template and status.
 pub const HTTP_REQUESTS: &str = "treaty_http_requests_total";
@@ -24,17 +24,49 @@ pub const BATCH_SECONDS: &str = "treaty_sequencer_commit_seconds";
 /// Batches that failed to commit (their writes were refused, nothing was acknowledged).
 pub const BATCH_FAILURES: &str = "treaty_sequencer_commit_failures_total";
 
+/// How often recorded samples are folded into the exported histograms. The exporter buffers
+/// every sample until upkeep runs, so without it memory grows with traffic.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Histogram buckets, in seconds, for request latency and batch commit time.
+pub const LATENCY_BUCKETS_S: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Histogram buckets for entries per batch (up to the largest configurable batch).
+pub const BATCH_BUCKETS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process's recorder on first use; answers the handle to render from.
 pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            // Histograms with fixed buckets (not summaries) so they aggregate across nodes.
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(HTTP_SECONDS.into()), LATENCY_BUCKETS_S)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_SECONDS.into()), LATENCY_BUCKETS_S))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_ENTRIES.into()), BATCH_BUCKETS))
+                .ok()?;
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             // Fails only if another recorder is already global (an embedding program's);
             // then this node's metrics go there and `/metrics` reports that.
-            metrics::set_global_recorder(recorder).ok().map(|()| handle)
+            metrics::set_global_recorder(recorder).ok()?;
+            let upkeep = handle.clone();
+            // One process-wide thread, for the life of the process, like the recorder itself.
+            let spawned = std::thread::Builder::new()
+                .name("treaty-metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "metrics upkeep thread not started; /metrics still folds samples on render");
+            }
+            Some(handle)
         })
         .as_ref()
 }
