@@ -435,13 +435,17 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     };
     let endpoint =
         crate::api::endpoints::find(req.method().as_str(), req.uri().path()).map(|e| e.id);
-    match state.limiter.check(&caller, endpoint) {
+    let start = std::time::Instant::now();
+    let resp = match state.limiter.check(&caller, endpoint) {
         Decision::Allow | Decision::Exempt => next.run(req).await,
         Decision::Refuse(wait) => {
             tracing::debug!(?caller, ?endpoint, ?wait, "rate limited");
             refusal(wait)
         }
-    }
+    };
+    // The outermost layer sees every answer, so request metrics are recorded here.
+    crate::telemetry::record_request(endpoint, resp.status().as_u16(), start.elapsed());
+    resp
 }
 
 #[cfg(test)]

@@ -4,12 +4,9 @@
 //! prepared in the process and shared by any later one (tests and benchmarks run several
 //! nodes in one process). `GET /metrics` renders it in the Prometheus text format.
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// HTTP requests answered, by endpoint template and status.
 pub const HTTP_REQUESTS: &str = "treaty_http_requests_total";
@@ -71,30 +68,59 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Records every request's endpoint, status and latency.
-///
-/// Labels are `&'static str` (the endpoint's id from the endpoint table, the method, a status
-/// class table) so that recording allocates nothing: this runs on every request.
-pub async fn track(req: Request, next: Next) -> Response {
-    let endpoint = req
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|p| {
-            crate::api::endpoints::ALL
-                .iter()
-                .find(|e| {
-                    e.path == p.as_str()
-                        && e.method.lower().eq_ignore_ascii_case(req.method().as_str())
-                })
-                .map(|e| e.id)
-        })
-        .unwrap_or("unmatched");
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let status = status_label(resp.status().as_u16());
-    metrics::counter!(HTTP_REQUESTS, "endpoint" => endpoint, "status" => status).increment(1);
-    metrics::histogram!(HTTP_SECONDS, "endpoint" => endpoint).record(start.elapsed().as_secs_f64());
-    resp
+/// Status labels the node reports; anything else is `other`.
+const STATUS_LABELS: &[&str] = &[
+    "200", "201", "304", "400", "401", "403", "404", "405", "409", "410", "413", "415", "422",
+    "429", "500", "503", "other",
+];
+
+/// Registered metric handles for one endpoint: its latency histogram and one counter per
+/// status label.
+struct EndpointMetrics {
+    seconds: metrics::Histogram,
+    requests: Vec<metrics::Counter>,
+}
+
+/// Handles for every endpoint (by id) plus `unmatched`, registered once, so a request costs a
+/// map lookup and two atomic updates rather than building and hashing a labelled key.
+fn endpoint_metrics() -> &'static std::collections::HashMap<&'static str, EndpointMetrics> {
+    static CACHE: OnceLock<std::collections::HashMap<&'static str, EndpointMetrics>> =
+        OnceLock::new();
+    CACHE.get_or_init(|| {
+        // Handles bind to the recorder installed at that moment: install ours first.
+        let _ = handle();
+        crate::api::endpoints::ALL
+            .iter()
+            .map(|e| e.id)
+            .chain(std::iter::once("unmatched"))
+            .map(|id| {
+                let requests = STATUS_LABELS
+                    .iter()
+                    .map(|status| metrics::counter!(HTTP_REQUESTS, "endpoint" => id, "status" => *status))
+                    .collect();
+                let seconds = metrics::histogram!(HTTP_SECONDS, "endpoint" => id);
+                (id, EndpointMetrics { seconds, requests })
+            })
+            .collect()
+    })
+}
+
+/// Records one answered request. Called by the outermost middleware (the rate limiter),
+/// which has already resolved the endpoint, so metrics add no layer of their own: a separate
+/// per-request layer measured about 9% of write throughput on 2 cores.
+pub fn record_request(endpoint: Option<&'static str>, status: u16, elapsed: Duration) {
+    let Some(m) = endpoint_metrics().get(endpoint.unwrap_or("unmatched")) else {
+        return;
+    };
+    let label = status_label(status);
+    let slot = STATUS_LABELS
+        .iter()
+        .position(|s| *s == label)
+        .unwrap_or(STATUS_LABELS.len() - 1);
+    if let Some(c) = m.requests.get(slot) {
+        c.increment(1);
+    }
+    m.seconds.record(elapsed.as_secs_f64());
 }
 
 /// The status codes the node answers, as static labels.

@@ -377,8 +377,6 @@ pub fn router(state: AppState) -> Router {
     api.router
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
-        // Inside the router so the matched route template labels each request.
-        .layer(axum::middleware::from_fn(crate::telemetry::track))
         .layer(axum::extract::DefaultBodyLimit::max(
             treaty_types::limits::REQUEST_BODY_BYTES_MAX,
         ))
@@ -396,7 +394,8 @@ pub fn router(state: AppState) -> Router {
         )
         // Outside the concurrency and time bounds: a refused request costs a hash and a map
         // lookup, never takes one of the in-flight slots, and one client's flood is turned
-        // away before it can make the node shed other clients' requests.
+        // away before it can make the node shed other clients' requests. It also records the
+        // request metrics, as the one layer every answer passes.
         .layer(axum::middleware::from_fn_with_state(
             limiter_state,
             crate::ratelimit::middleware,
