@@ -18,7 +18,6 @@ use crate::identity::IdentityError;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use treaty_card::{
@@ -352,32 +351,18 @@ pub fn card_collections(
         .collect()
 }
 
-/// Writes a seed file with mode 0600 from the start, via a temporary file and a rename.
+/// Writes a card key seed as base64 in `<dir>/<kid>.key` (mode 0600).
 fn write_seed(dir: &Path, kid: &str, seed: &[u8; 32]) -> Result<(), IdentityError> {
-    let io = |what: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| IdentityError::Io { what, path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
-    let path = dir.join(format!("{kid}.key"));
-    let tmp = dir.join(format!("{kid}.key.tmp"));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp).map_err(io("creating", &tmp))?;
-    f.write_all(
-        format!(
+    std::fs::create_dir_all(dir).map_err(|source| IdentityError::Io {
+        what: "creating",
+        path: dir.to_owned(),
+        source,
+    })?;
+    crate::identity::write_secret_file(
+        &dir.join(format!("{kid}.key")),
+        &format!(
             "{}\n",
             base64::engine::general_purpose::STANDARD.encode(seed)
-        )
-        .as_bytes(),
+        ),
     )
-    .and_then(|()| f.sync_all())
-    .map_err(io("writing", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io("renaming", &path))?;
-    Ok(())
 }

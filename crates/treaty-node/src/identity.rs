@@ -281,9 +281,17 @@ fn load_or_create_key(path: &Path, origin: &str) -> Result<SignerKey, IdentityEr
         ed25519_dalek::SigningKey::from_bytes(&seed),
     )
     .map_err(|e| key_err(e.to_string()))?;
-    // Write to a temporary file with mode 0600 from the start, then rename: the key is never
-    // readable by others and never half-written.
-    let tmp = path.with_extension("key.tmp");
+    write_secret_file(path, &format!("{}\n", key.to_private_text()))?;
+    Ok(key)
+}
+
+/// Writes a secret (a key seed) durably: to a temporary file with mode 0600 from the start,
+/// synced, then renamed into place, so it is never readable by others and never half-written.
+///
+/// # Errors
+/// I/O errors, naming the file.
+pub(crate) fn write_secret_file(path: &Path, contents: &str) -> Result<(), IdentityError> {
+    let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -292,11 +300,10 @@ fn load_or_create_key(path: &Path, origin: &str) -> Result<SignerKey, IdentityEr
         opts.mode(0o600);
     }
     let mut f = opts.open(&tmp).map_err(io("creating", &tmp))?;
-    f.write_all(format!("{}\n", key.to_private_text()).as_bytes())
+    f.write_all(contents.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(io("writing", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io("renaming", path))?;
-    Ok(key)
+    std::fs::rename(&tmp, path).map_err(io("renaming", path))
 }
 
 #[cfg(unix)]

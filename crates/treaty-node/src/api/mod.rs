@@ -284,10 +284,7 @@ impl AppState {
         }
     }
 
-    /// Reloads tokens from the database after a change.
-    ///
-    /// # Errors
-    /// Storage errors.
+    /// Replaces the in-memory token table after a change, from rows just read back.
     pub fn reload_tokens(&self, rows: &[TokenRow]) {
         if let Ok(mut t) = self.tokens.write() {
             *t = TokenTable::from_rows(rows);
