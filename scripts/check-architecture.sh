@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pure_crates=(treaty-merkle treaty-note treaty-types treaty-card treaty-httpsig treaty-anchor)
+pure_crates=(treaty-merkle treaty-note treaty-types treaty-card treaty-httpsig treaty-anchor treaty-federation)
 forbidden='^(tokio|axum|hyper|reqwest|rustls|tower|rusqlite|libsqlite3-sys|tokio-postgres|mio) '
 
 status=0

@@ -205,6 +205,7 @@ impl InProcessNode {
             card: Default::default(),
             trust_policy: Default::default(),
             rate_limits,
+            federation: Default::default(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -370,6 +371,7 @@ fn proof_rates(entries: u64, proofs: u64) -> Result<()> {
                     op: treaty_types::Operation::Put,
                     time_ms: 0,
                     body: None,
+                    effect: treaty_store::Effect::Record,
                 }
             })
             .collect();
@@ -704,6 +706,7 @@ mod discover {
                         op: treaty_types::Operation::Put,
                         time_ms: i as u64,
                         body: index.then_some(card),
+                        effect: treaty_store::Effect::Record,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;

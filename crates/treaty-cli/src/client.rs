@@ -223,4 +223,89 @@ impl Client {
     pub(crate) async fn revoke_token(&self, id: &str) -> Result<Value> {
         self.json(&ep::TOKEN_REVOKE, &[id], &[], None).await
     }
+
+    // Federation (operator): peers, trust proposals, agreements, licenses.
+
+    pub(crate) async fn peers(&self) -> Result<Value> {
+        self.json(&ep::PEER_LIST, &[], &[], None).await
+    }
+
+    pub(crate) async fn add_peer(&self, body: &Value) -> Result<Value> {
+        self.json(&ep::PEER_ADD, &[], &[], Some(body)).await
+    }
+
+    pub(crate) async fn peer(&self, id: &str) -> Result<Value> {
+        self.json(&ep::PEER_GET, &[id], &[], None).await
+    }
+
+    pub(crate) async fn suspend_peer(&self, id: &str, body: &Value) -> Result<Value> {
+        self.json(&ep::PEER_SUSPEND, &[id], &[], Some(body)).await
+    }
+
+    pub(crate) async fn resume_peer(&self, id: &str) -> Result<Value> {
+        self.json(&ep::PEER_RESUME, &[id], &[], None).await
+    }
+
+    pub(crate) async fn remove_peer(&self, id: &str) -> Result<Value> {
+        self.json(&ep::PEER_REMOVE, &[id], &[], None).await
+    }
+
+    pub(crate) async fn propose(&self, body: &Value) -> Result<Value> {
+        self.json(&ep::PROPOSAL_CREATE, &[], &[], Some(body)).await
+    }
+
+    pub(crate) async fn proposals(&self) -> Result<Value> {
+        self.json(&ep::PROPOSAL_LIST, &[], &[], None).await
+    }
+
+    pub(crate) async fn proposal(&self, id: &str) -> Result<Value> {
+        self.json(&ep::PROPOSAL_GET, &[id], &[], None).await
+    }
+
+    pub(crate) async fn respond(&self, id: &str, body: &Value) -> Result<Value> {
+        self.json(&ep::PROPOSAL_RESPOND, &[id], &[], Some(body))
+            .await
+    }
+
+    pub(crate) async fn agreements(&self) -> Result<Value> {
+        self.json(&ep::AGREEMENT_LIST, &[], &[], None).await
+    }
+
+    pub(crate) async fn agreement(&self, id: &str) -> Result<Value> {
+        self.json(&ep::AGREEMENT_GET, &[id], &[], None).await
+    }
+
+    pub(crate) async fn revoke_agreement(
+        &self,
+        id: &str,
+        notice_seconds: Option<u64>,
+        reason: Option<&str>,
+    ) -> Result<Value> {
+        let mut q = Vec::new();
+        if let Some(n) = notice_seconds {
+            q.push(("notice_seconds", n.to_string()));
+        }
+        if let Some(r) = reason {
+            q.push(("reason", r.to_owned()));
+        }
+        self.json(&ep::AGREEMENT_REVOKE, &[id], &q, None).await
+    }
+
+    pub(crate) async fn issue_license(&self, body: &Value) -> Result<Value> {
+        self.json(&ep::LICENSE_ISSUE, &[], &[], Some(body)).await
+    }
+
+    pub(crate) async fn licenses(&self) -> Result<Value> {
+        self.json(&ep::LICENSE_LIST, &[], &[], None).await
+    }
+
+    pub(crate) async fn set_license_status(&self, id: &str, status: &str) -> Result<Value> {
+        self.json(
+            &ep::LICENSE_UPDATE,
+            &[id],
+            &[],
+            Some(&json!({ "status": status })),
+        )
+        .await
+    }
 }

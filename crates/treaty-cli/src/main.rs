@@ -8,6 +8,7 @@ mod anchor;
 mod card;
 mod certs;
 mod client;
+mod federation;
 mod tls;
 mod verify;
 
@@ -90,6 +91,37 @@ enum Command {
     /// Development certificates for TLS and mTLS: a CA and node certificates.
     #[command(subcommand)]
     Certs(certs::CertsCmd),
+    /// Federation peers: add (register both ways), list, show, suspend, resume, remove.
+    ///
+    /// A peer is another Treaty node whose registry card this node has fetched and
+    /// verified. Peer statuses: PENDING_VERIFICATION, ACTIVE, SUSPENDED, INACTIVE, DRIFT
+    /// (its card no longer matches what was verified) and REVOKED. All peer commands need
+    /// the operator token.
+    #[command(subcommand)]
+    Peer(federation::PeerCmd),
+    /// Propose a trust agreement to a registered peer (operator token).
+    ///
+    /// The node signs the offer and delivers it to the peer, whose operator accepts,
+    /// rejects or counters it (`treaty proposals`). Terms not given take their defaults: no
+    /// collections, daily verification, 365 days' retention, no jurisdiction, no audit
+    /// rights. Trust levels: 0 isolated, 1 observe, 2 verify, 3 attest, 4 integrate.
+    Propose(federation::ProposeArgs),
+    /// Trust proposals sent and received: list, show, accept, reject, counter (operator
+    /// token).
+    ///
+    /// Only the node a proposal is `awaiting` may answer its latest offer. Accepting
+    /// establishes an agreement signed by both nodes (`treaty agreements`).
+    #[command(subcommand)]
+    Proposals(federation::ProposalsCmd),
+    /// Trust agreements: list, show, revoke (operator token).
+    #[command(subcommand)]
+    Agreements(federation::AgreementsCmd),
+    /// Admission licenses for peers: issue, list, suspend, resume, revoke (operator token).
+    ///
+    /// A node that requires licenses admits a registering peer only if it presents a key
+    /// issued here (`treaty peer add --license <key>` on the peer's side).
+    #[command(subcommand)]
+    License(federation::LicenseCmd),
 }
 
 /// Where the node's state lives and how it is reached.
@@ -375,6 +407,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => Ok(verify::run(&args)),
         Command::Anchor(cmd) => anchor::run(cmd).await,
         Command::Certs(cmd) => certs::run(cmd),
+        Command::Peer(cmd) => federation::peer(cmd).await,
+        Command::Propose(args) => federation::propose(args).await,
+        Command::Proposals(cmd) => federation::proposals(cmd).await,
+        Command::Agreements(cmd) => federation::agreements(cmd).await,
+        Command::License(cmd) => federation::license(cmd).await,
         Command::Card(CardCmd::Verify {
             source,
             jwks,

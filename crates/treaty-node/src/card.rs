@@ -123,6 +123,19 @@ impl CardService {
         Ok(service)
     }
 
+    /// The current card key and its `kid`: it also signs this node's federation requests
+    /// and trust documents, so peers check them against the JWKS they verified the card with.
+    #[must_use]
+    pub fn signing_key(&self) -> Option<(String, SigningKey)> {
+        self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// The trust policy the card publishes (and the node applies to proposals).
+    #[must_use]
+    pub fn trust_policy(&self) -> crate::config::TrustPolicySettings {
+        self.identity.trust_policy
+    }
+
     /// The snapshot to serve.
     #[must_use]
     pub fn snapshot(&self) -> Arc<CardSnapshot> {
@@ -250,7 +263,7 @@ impl CardService {
             },
             mtls: id.settings.spiffe_id.clone().map(|spiffe_id| Mtls {
                 spiffe_id,
-                ca_fingerprint: None,
+                ca_fingerprint: id.settings.ca_fingerprint.clone(),
             }),
         };
         core.normalize();

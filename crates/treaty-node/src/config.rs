@@ -6,7 +6,8 @@
 
 use crate::ratelimit::{
     ANONYMOUS_PER_MINUTE_DEFAULT, AUTHENTICATED_PER_MINUTE_DEFAULT, ENDPOINT_DEFAULTS,
-    EXEMPT_LOOPBACK_DEFAULT, EXEMPT_OPERATOR_DEFAULT, PER_MINUTE_MAX, PERIOD_DEFAULT,
+    EXEMPT_LOOPBACK_DEFAULT, EXEMPT_OPERATOR_DEFAULT, PEER_PER_MINUTE_DEFAULT, PER_MINUTE_MAX,
+    PERIOD_DEFAULT,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,6 +25,14 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const CONFIG_FILE_NAME: &str = "treaty.toml";
 /// Environment variable overriding `rate_limits.authenticated_per_minute`.
 pub const ENV_RATE_AUTHENTICATED: &str = "TREATY_RATE_AUTHENTICATED_PER_MINUTE";
+/// Environment variable overriding `rate_limits.peer_per_minute`.
+pub const ENV_RATE_PEER: &str = "TREATY_RATE_PEER_PER_MINUTE";
+/// Environment variable overriding `federation.require_license` (`true` or `false`).
+pub const ENV_FED_REQUIRE_LICENSE: &str = "TREATY_FEDERATION_REQUIRE_LICENSE";
+/// Environment variable overriding `federation.ca_file`.
+pub const ENV_FED_CA_FILE: &str = "TREATY_FEDERATION_CA_FILE";
+/// Environment variable overriding `federation.revocation_notice_seconds`.
+pub const ENV_FED_NOTICE: &str = "TREATY_FEDERATION_REVOCATION_NOTICE_SECONDS";
 /// Environment variable overriding `rate_limits.anonymous_per_minute`.
 pub const ENV_RATE_ANONYMOUS: &str = "TREATY_RATE_ANONYMOUS_PER_MINUTE";
 /// Test and drill knob: the length of the rate-limit "minute" in milliseconds (default
@@ -113,6 +122,161 @@ pub struct FileConfig {
     /// Rate limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<RateLimitsFile>,
+    /// Federation with peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<FederationFile>,
+}
+
+/// `[federation]` in the TOML file.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationFile {
+    /// Whether registration needs an admission license issued by this node's operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_license: Option<bool>,
+    /// Default notice, in seconds, before an agreement this node revokes stops counting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_notice_seconds: Option<u64>,
+    /// How long an offer this node makes stays open, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_ttl_seconds: Option<u64>,
+    /// PEM CA certificates trusted for peers' HTTPS endpoints, besides the public web roots
+    /// (default: `tls.client_ca`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain presented to peers for mutual TLS (default: `tls.cert`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    /// Key of `client_cert` (default: `tls.key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
+    /// Longest a call to a peer may take, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_timeout_ms: Option<u64>,
+}
+
+/// Default notice before a revocation takes effect: one day.
+pub const REVOCATION_NOTICE_SECONDS_DEFAULT: u64 = 86_400;
+/// Longest configurable revocation notice: one year.
+pub const REVOCATION_NOTICE_SECONDS_MAX: u64 = 365 * 86_400;
+/// Default lifetime of an offer: seven days.
+pub const OFFER_TTL_SECONDS_DEFAULT: u64 = 7 * 86_400;
+/// Default (and longest) time a call to a peer may take.
+pub const PEER_CALL_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// Longest configurable peer call time.
+pub const PEER_CALL_TIMEOUT_MS_MAX: u64 = 120_000;
+
+/// Resolved `[federation]` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederationSettings {
+    /// Whether registration needs a license.
+    pub require_license: bool,
+    /// Default revocation notice, seconds.
+    pub revocation_notice_seconds: u64,
+    /// Offer lifetime, seconds.
+    pub offer_ttl_seconds: u64,
+    /// Extra trusted CAs for peers' HTTPS.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS towards peers.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+    /// The CAs that verify peers' client certificates (`tls.client_ca`), whose fingerprints
+    /// bind a certificate to the CA a peer's card pins.
+    pub client_ca_bundle: Option<PathBuf>,
+    /// Peer call timeout, milliseconds.
+    pub call_timeout_ms: u64,
+}
+
+impl Default for FederationSettings {
+    fn default() -> Self {
+        Self {
+            require_license: false,
+            revocation_notice_seconds: REVOCATION_NOTICE_SECONDS_DEFAULT,
+            offer_ttl_seconds: OFFER_TTL_SECONDS_DEFAULT,
+            ca_file: None,
+            client_identity: None,
+            client_ca_bundle: None,
+            call_timeout_ms: PEER_CALL_TIMEOUT_MS_DEFAULT,
+        }
+    }
+}
+
+impl FederationSettings {
+    /// Resolves `[federation]` against the environment and the TLS settings (whose
+    /// certificate, key and client CA are the defaults for calls to peers).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for out-of-range values or a half-configured identity.
+    pub fn resolve(
+        file: FederationFile,
+        tls: Option<&TlsSettings>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let require_license = match env(ENV_FED_REQUIRE_LICENSE) {
+            Some(v) => v.trim().parse().map_err(|e| ConfigError::Invalid {
+                field: ENV_FED_REQUIRE_LICENSE,
+                reason: format!("{v:?}: {e}"),
+            })?,
+            None => file.require_license.unwrap_or(d.require_license),
+        };
+        let revocation_notice_seconds = match env(ENV_FED_NOTICE) {
+            Some(v) => v.trim().parse().map_err(|e| ConfigError::Invalid {
+                field: ENV_FED_NOTICE,
+                reason: format!("{v:?}: {e}"),
+            })?,
+            None => file
+                .revocation_notice_seconds
+                .unwrap_or(d.revocation_notice_seconds),
+        };
+        if revocation_notice_seconds > REVOCATION_NOTICE_SECONDS_MAX {
+            return Err(ConfigError::Invalid {
+                field: "federation.revocation_notice_seconds",
+                reason: format!(
+                    "{revocation_notice_seconds} is above {REVOCATION_NOTICE_SECONDS_MAX}"
+                ),
+            });
+        }
+        let offer_ttl_seconds = file.offer_ttl_seconds.unwrap_or(d.offer_ttl_seconds);
+        if !(60..=treaty_federation::limits::OFFER_TTL_MAX_SECONDS).contains(&offer_ttl_seconds) {
+            return Err(ConfigError::Invalid {
+                field: "federation.offer_ttl_seconds",
+                reason: format!(
+                    "{offer_ttl_seconds} is not within 60..={}",
+                    treaty_federation::limits::OFFER_TTL_MAX_SECONDS
+                ),
+            });
+        }
+        let call_timeout_ms = file.call_timeout_ms.unwrap_or(d.call_timeout_ms);
+        if !(100..=PEER_CALL_TIMEOUT_MS_MAX).contains(&call_timeout_ms) {
+            return Err(ConfigError::Invalid {
+                field: "federation.call_timeout_ms",
+                reason: format!("{call_timeout_ms} is not within 100..={PEER_CALL_TIMEOUT_MS_MAX}"),
+            });
+        }
+        let ca_file = env(ENV_FED_CA_FILE)
+            .map(PathBuf::from)
+            .or(file.ca_file)
+            .or_else(|| tls.and_then(|t| t.client_ca.clone()));
+        let client_identity = match (file.client_cert, file.client_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => tls.map(|t| (t.cert.clone(), t.key.clone())),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    field: "federation.client_cert",
+                    reason: "client_cert and client_key go together".into(),
+                });
+            }
+        };
+        Ok(Self {
+            require_license,
+            revocation_notice_seconds,
+            offer_ttl_seconds,
+            ca_file,
+            client_identity,
+            client_ca_bundle: tls.and_then(|t| t.client_ca.clone()),
+            call_timeout_ms,
+        })
+    }
 }
 
 /// `[rate_limits]` in the TOML file.
@@ -128,6 +292,9 @@ pub struct RateLimitsFile {
     /// Requests per minute per IP address without a live token (default 600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anonymous_per_minute: Option<u32>,
+    /// Requests per minute per registered peer (signed requests), default 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_per_minute: Option<u32>,
     /// Requests allowed at once (default: each bucket's per-minute rate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
@@ -153,6 +320,8 @@ pub struct RateLimitSettings {
     pub authenticated_per_minute: u32,
     /// Requests per period per IP address without a live token.
     pub anonymous_per_minute: u32,
+    /// Requests per period for each registered peer.
+    pub peer_per_minute: u32,
     /// Requests allowed at once; `None`: each bucket's rate.
     pub burst: Option<u32>,
     /// Whether the operator's token bypasses the limits.
@@ -171,6 +340,7 @@ impl Default for RateLimitSettings {
             enabled: true,
             authenticated_per_minute: AUTHENTICATED_PER_MINUTE_DEFAULT,
             anonymous_per_minute: ANONYMOUS_PER_MINUTE_DEFAULT,
+            peer_per_minute: PEER_PER_MINUTE_DEFAULT,
             burst: None,
             exempt_operator: EXEMPT_OPERATOR_DEFAULT,
             exempt_loopback: EXEMPT_LOOPBACK_DEFAULT,
@@ -241,6 +411,12 @@ impl RateLimitSettings {
                 .or(file.anonymous_per_minute)
                 .unwrap_or(d.anonymous_per_minute),
         )?;
+        let peer_per_minute = rate(
+            "rate_limits.peer_per_minute",
+            env_num(&env, ENV_RATE_PEER)?
+                .or(file.peer_per_minute)
+                .unwrap_or(d.peer_per_minute),
+        )?;
         let burst = file
             .burst
             .map(|b| rate("rate_limits.burst", b))
@@ -269,6 +445,7 @@ impl RateLimitSettings {
             enabled: file.enabled.unwrap_or(d.enabled),
             authenticated_per_minute,
             anonymous_per_minute,
+            peer_per_minute,
             burst,
             exempt_operator: file.exempt_operator.unwrap_or(d.exempt_operator),
             exempt_loopback: env_num(&env, ENV_RATE_EXEMPT_LOOPBACK)?
@@ -355,6 +532,10 @@ pub struct CardSettings {
     /// mTLS identity, `spiffe://<trust-domain>/registry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spiffe_id: Option<String>,
+    /// `sha256:<hex>` of the CA certificate that issues this node's mTLS certificates, as
+    /// `treaty certs ca` prints it; peers bind the client certificate to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_fingerprint: Option<String>,
 }
 
 /// `[trust_policy]` in the TOML file.
@@ -410,6 +591,8 @@ pub struct Config {
     pub trust_policy: TrustPolicySettings,
     /// Rate limits.
     pub rate_limits: RateLimitSettings,
+    /// Federation with peers.
+    pub federation: FederationSettings,
 }
 
 impl Config {
@@ -487,7 +670,12 @@ impl Config {
         let rate_limits = RateLimitSettings::resolve(file.rate_limits.unwrap_or_default(), |k| {
             std::env::var(k).ok()
         })?;
+        let federation =
+            FederationSettings::resolve(file.federation.unwrap_or_default(), tls.as_ref(), |k| {
+                std::env::var(k).ok()
+            })?;
         let config = Self {
+            federation,
             data_dir,
             listen,
             public_url,

@@ -158,6 +158,7 @@ pub fn init(
             trust_policy: None,
             tls: None,
             rate_limits: None,
+            federation: None,
         },
     )
     .map_err(io("writing", &dir.join(config::CONFIG_FILE_NAME)))?;
@@ -241,7 +242,7 @@ fn put_operator_token(writer: &Writer, token: &str, now: u64) -> Result<(), Iden
 }
 
 /// A random (version 4) UUID.
-fn new_uuid() -> Result<String, getrandom::Error> {
+pub fn new_uuid() -> Result<String, getrandom::Error> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b)?;
     b[6] = (b[6] & 0x0f) | 0x40;

@@ -8,6 +8,7 @@ pub mod api;
 pub mod card;
 pub mod clock;
 pub mod config;
+pub mod federation;
 pub mod identity;
 pub mod ledger;
 pub mod ratelimit;
@@ -48,6 +49,9 @@ pub enum NodeError {
     /// TLS certificates and keys.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// Federation settings (peer-call TLS material) or state.
+    #[error("federation: {0}")]
+    Federation(String),
 }
 
 /// A node ready to serve.
@@ -112,6 +116,8 @@ impl Node {
             clock.now_ms(),
         )?;
         let tokens = TokenTable::from_rows(&admin.tokens()?);
+        let federation = federation::Federation::open(config.federation.clone(), &admin)
+            .map_err(NodeError::Federation)?;
         let state = AppState(Arc::new(Shared {
             node_id: id.node_id.into(),
             origin: id.origin.into(),
@@ -126,6 +132,7 @@ impl Node {
             clock,
             card: Arc::new(card),
             limiter: Arc::new(ratelimit::RateLimiter::new(&config.rate_limits)),
+            federation: Arc::new(federation),
         }));
         Ok(Self {
             state,

@@ -46,6 +46,8 @@ use std::time::Duration;
 
 /// Requests per period (a minute unless scaled) for each bearer-token identity.
 pub const AUTHENTICATED_PER_MINUTE_DEFAULT: u32 = 100;
+/// Requests per period for each registered peer (seed 001: 100 requests per minute per peer).
+pub const PEER_PER_MINUTE_DEFAULT: u32 = 100;
 /// Requests per period for each IP address without a live token. Higher than the
 /// authenticated rate: readers behind one NAT share it, and reads are cheap.
 pub const ANONYMOUS_PER_MINUTE_DEFAULT: u32 = 600;
@@ -71,6 +73,8 @@ pub const PENALTY_BASE: Duration = Duration::from_secs(1);
 pub const PENALTY_MAX: Duration = Duration::from_secs(300);
 /// A refusal this soon after the previous cool-down ended counts as consecutive.
 pub const PENALTY_WINDOW: Duration = Duration::from_secs(60);
+/// Distinct license rates with their own peer bucket.
+pub const LICENSE_RATES_MAX: usize = 1024;
 /// Stable problem code of a refusal.
 pub const RATE_LIMITED_CODE: &str = "rate_limited";
 /// Every this many checks, identities whose state is indistinguishable from fresh (and
@@ -82,6 +86,8 @@ pub const HOUSEKEEPING_EVERY: u64 = 10_000;
 pub enum Identity {
     /// A live bearer token, by id.
     Token(String),
+    /// A registered peer whose signature verified, by peer id.
+    Peer(String),
     /// Anyone else, by IP address.
     Ip(IpAddr),
 }
@@ -91,8 +97,15 @@ pub enum Identity {
 pub enum Caller {
     /// The operator's token.
     Operator,
-    /// Another live token (a peer or a writer), by id.
+    /// Another live token (a writer), by id.
     Token(String),
+    /// A registered peer, after its request signature verified.
+    Peer {
+        /// Peer id.
+        id: String,
+        /// Its license's events per minute, which replaces the peer default when set.
+        per_minute: Option<u32>,
+    },
     /// No live token.
     Anonymous(IpAddr),
 }
@@ -209,6 +222,12 @@ pub struct RateLimiter<C: Clock + Clone = MonotonicClock> {
     exempt_loopback: bool,
     authenticated: Bucket<C>,
     anonymous: Bucket<C>,
+    peers: Bucket<C>,
+    /// Buckets for peers whose license sets its own rate, one per distinct rate (at most
+    /// [`LICENSE_RATES_MAX`]; beyond that the peer default applies).
+    licensed: Mutex<HashMap<u32, std::sync::Arc<Bucket<C>>>>,
+    burst: Option<u32>,
+    period: Duration,
     endpoints: HashMap<String, Bucket<C>>,
     penalties: Mutex<HashMap<Identity, Penalty>>,
     cap: usize,
@@ -261,6 +280,10 @@ impl<C: Clock + Clone> RateLimiter<C> {
             exempt_loopback: settings.exempt_loopback,
             authenticated: bucket(settings.authenticated_per_minute),
             anonymous: bucket(settings.anonymous_per_minute),
+            peers: bucket(settings.peer_per_minute),
+            licensed: Mutex::new(HashMap::new()),
+            burst: settings.burst,
+            period: settings.period,
             endpoints: settings
                 .endpoints
                 .iter()
@@ -286,12 +309,45 @@ impl<C: Clock + Clone> RateLimiter<C> {
     fn buckets(&self) -> impl Iterator<Item = &Bucket<C>> {
         std::iter::once(&self.authenticated)
             .chain(std::iter::once(&self.anonymous))
+            .chain(std::iter::once(&self.peers))
             .chain(self.endpoints.values())
+    }
+
+    /// The shared bucket for peers licensed at `per_minute`, created on first use.
+    fn licensed_bucket(&self, per_minute: u32) -> Option<std::sync::Arc<Bucket<C>>> {
+        let mut map = self
+            .licensed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(b) = map.get(&per_minute) {
+            return Some(b.clone());
+        }
+        if map.len() >= LICENSE_RATES_MAX {
+            return None;
+        }
+        let b = std::sync::Arc::new(governor::RateLimiter::new(
+            quota(per_minute, self.burst, self.period),
+            BoundedStore::new(self.cap),
+            self.clock.clone(),
+        ));
+        map.insert(per_minute, b.clone());
+        Some(b)
     }
 
     /// Forgets identities whose buckets are full again and cool-downs that no longer count.
     pub fn housekeeping(&self) {
         for b in self.buckets() {
+            b.retain_recent();
+            b.shrink_to_fit();
+        }
+        let licensed: Vec<_> = self
+            .licensed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for b in licensed {
             b.retain_recent();
             b.shrink_to_fit();
         }
@@ -315,6 +371,7 @@ impl<C: Clock + Clone> RateLimiter<C> {
             Caller::Operator if self.exempt_operator => return Decision::Exempt,
             Caller::Operator => Identity::Token(String::new()),
             Caller::Token(id) => Identity::Token(id.clone()),
+            Caller::Peer { id, .. } => Identity::Peer(id.clone()),
             Caller::Anonymous(ip) if self.exempt_loopback && ip.to_canonical().is_loopback() => {
                 return Decision::Exempt;
             }
@@ -326,10 +383,21 @@ impl<C: Clock + Clone> RateLimiter<C> {
         if n % HOUSEKEEPING_EVERY == HOUSEKEEPING_EVERY - 1 {
             self.housekeeping();
         }
-        let bucket = match endpoint.and_then(|e| self.endpoints.get(e)) {
-            Some(b) => b,
-            None if matches!(key, Identity::Token(_)) => &self.authenticated,
-            None => &self.anonymous,
+        let licensed = match caller {
+            Caller::Peer {
+                per_minute: Some(n),
+                ..
+            } => self.licensed_bucket(*n),
+            _ => None,
+        };
+        let bucket = match (endpoint.and_then(|e| self.endpoints.get(e)), &licensed) {
+            (Some(b), _) => b,
+            (None, Some(b)) => b,
+            (None, None) => match key {
+                Identity::Token(_) => &self.authenticated,
+                Identity::Peer(_) => &self.peers,
+                Identity::Ip(_) => &self.anonymous,
+            },
         };
         let now = self.now();
         let mut penalties = self.penalties();
@@ -404,20 +472,23 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
     secs.max(1)
 }
 
-/// The 429 answer for a refusal.
+/// The 429 problem for a refusal, with `Retry-After`.
 #[must_use]
-pub fn refusal(wait: Duration) -> Response {
+pub fn refusal_problem(wait: Duration) -> Problem {
     let secs = retry_after_secs(wait);
-    let mut resp = Problem::new(
+    Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
         RATE_LIMITED_CODE,
         format!("too many requests; retry after {secs} s"),
     )
     .with("retry_after", secs)
-    .into_response();
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    resp
+    .with_header_value(header::RETRY_AFTER, HeaderValue::from(secs))
+}
+
+/// The 429 answer for a refusal.
+#[must_use]
+pub fn refusal(wait: Duration) -> Response {
+    refusal_problem(wait).into_response()
 }
 
 /// Axum middleware: counts the request against its caller and refuses it when over the
@@ -532,6 +603,36 @@ mod tests {
         for _ in 0..10 {
             assert_eq!(l.check(&ip(1), None), Decision::Exempt);
         }
+    }
+
+    #[test]
+    fn peers_have_their_own_bucket_and_licenses_their_own_rate() {
+        let s = RateLimitSettings {
+            peer_per_minute: 2,
+            ..settings(50, 50)
+        };
+        let (l, _) = limiter(&s);
+        let peer = |id: &str, per_minute| Caller::Peer {
+            id: id.to_owned(),
+            per_minute,
+        };
+        assert_eq!(l.check(&peer("a", None), None), Decision::Allow);
+        assert_eq!(l.check(&peer("a", None), None), Decision::Allow);
+        assert!(matches!(
+            l.check(&peer("a", None), None),
+            Decision::Refuse(_)
+        ));
+        // Another peer has its own bucket; a token of the same name is another identity.
+        assert_eq!(l.check(&peer("b", None), None), Decision::Allow);
+        assert_eq!(l.check(&Caller::Token("a".into()), None), Decision::Allow);
+        // A licensed peer draws from a bucket of its license's rate.
+        for _ in 0..5 {
+            assert_eq!(l.check(&peer("c", Some(5)), None), Decision::Allow);
+        }
+        assert!(matches!(
+            l.check(&peer("c", Some(5)), None),
+            Decision::Refuse(_)
+        ));
     }
 
     #[test]

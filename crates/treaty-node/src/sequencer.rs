@@ -14,6 +14,14 @@
 //! checkpoint nobody has seen; the next start continues from the last committed tree, so
 //! every checkpoint ever published is a prefix of every later one.
 //!
+//! Federation trust events ([`Change::Federation`]) are ledger entries too; the proposal and
+//! agreement rows they move are written in the transaction that commits the entry (see
+//! [`treaty_store::Effect::Federation`]), so the ledger and the federation state never
+//! disagree. Each federation entry is committed on its own, after the record and calendar
+//! entries of its batch, with its own checkpoint: federation events are rare, and this way a
+//! federation write that cannot be stored fails alone instead of failing every record write
+//! that happened to share its batch (see [`SequencerHandle::federation`]).
+//!
 //! It runs on its own OS thread because SQLite calls block.
 
 use crate::clock::Clock;
@@ -28,7 +36,7 @@ use treaty_merkle::{
     CompactRange, Hash, HashReader, MerkleError, stored_hash_count, stored_hash_index,
 };
 use treaty_note::SignerKey;
-use treaty_store::{BatchCommit, PreparedEntry, StoredCheckpoint, Writer};
+use treaty_store::{BatchCommit, Effect, FedOp, PreparedEntry, StoredCheckpoint, Writer};
 use treaty_types::{CollectionName, LedgerEntry, Operation, RecordError, RecordKey};
 
 /// The newest published checkpoint.
@@ -67,6 +75,39 @@ pub enum Change {
         /// The digest, 1-64 bytes.
         digest: Vec<u8>,
     },
+    /// A federation trust event: a signed document for the ledger, and the proposal and
+    /// agreement rows it moves, stored in the same transaction.
+    Federation {
+        /// Which kind of entry the document becomes.
+        kind: FedKind,
+        /// The signed document (a JSON object), stored verbatim in the entry.
+        document: Value,
+        /// The rows to upsert with the entry (boxed: queued commands stay small).
+        op: Box<FedOp>,
+    },
+}
+
+/// The kinds of federation trust entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FedKind {
+    /// A signed offer, counter-offer or rejection (`fed_trust_proposal`).
+    Proposal,
+    /// The agreement signed by both parties (`fed_trust_established`).
+    Established,
+    /// A signed revocation (`fed_trust_revoked`).
+    Revoked,
+}
+
+impl FedKind {
+    /// The ledger entry of `document` sequenced at `time_ms`.
+    #[must_use]
+    pub fn entry(self, document: Value, time_ms: u64) -> LedgerEntry {
+        match self {
+            FedKind::Proposal => LedgerEntry::FedTrustProposal { document, time_ms },
+            FedKind::Established => LedgerEntry::FedTrustEstablished { document, time_ms },
+            FedKind::Revoked => LedgerEntry::FedTrustRevoked { document, time_ms },
+        }
+    }
 }
 
 /// Where a write's outcome goes.
@@ -78,8 +119,6 @@ struct CalendarBatch<'a> {
     pending_anchors: &'a mut HashMap<Hash, usize>,
     /// Callers of a digest already in this batch, answered with that entry's outcome.
     followers: &'a mut Vec<(usize, Reply)>,
-    /// Positions of calendar entries in `prepared`.
-    calendar: &'a mut Vec<usize>,
     /// The batch's entries.
     prepared: &'a mut Vec<PreparedEntry>,
     /// One reply per entry in `prepared`.
@@ -98,7 +137,7 @@ pub struct WriteCommand {
 /// A durable, checkpointed write.
 #[derive(Debug, Clone)]
 pub struct WriteAck {
-    /// The record's new version.
+    /// The record's new version (0 for calendar and federation entries).
     pub version: u64,
     /// The entry's ledger index.
     pub index: u64,
@@ -122,9 +161,14 @@ pub enum WriteError {
         /// Key.
         key: String,
     },
-    /// The entry cannot be built (too large, not canonicalizable).
+    /// The entry cannot be built (too large, not canonicalizable, a federation document
+    /// that is not an object).
     #[error(transparent)]
     Entry(#[from] RecordError),
+    /// The federation rows of a write are refused ([`FedOp::validate`]): a bug in the
+    /// caller, answered before the write joins a batch.
+    #[error("invalid federation state: {0}")]
+    InvalidState(String),
     /// The batch could not be made durable.
     #[error("storage failure: {0}")]
     Storage(String),
@@ -179,6 +223,38 @@ impl SequencerHandle {
     /// [`WriteError`]; on every error nothing was written.
     pub async fn anchor(&self, digest: Vec<u8>) -> Result<WriteAck, WriteError> {
         self.submit(Change::Anchor { digest }).await
+    }
+
+    /// Queues a federation trust event and waits until its entry, the rows of `op` and the
+    /// checkpoint covering the entry are committed together. The sequencer stamps the entry's
+    /// `time_ms`; the ack carries version 0.
+    ///
+    /// Failure handling:
+    /// - a document that is not a canonical JSON object, or an entry over the size limit, is
+    ///   [`WriteError::Entry`], and `op` refused by [`FedOp::validate`] is
+    ///   [`WriteError::InvalidState`]: both are answered before the write joins a batch, so
+    ///   they affect no other write;
+    /// - the entry is committed in a transaction of its own (after the record and calendar
+    ///   entries of its batch), so a storage failure while writing it fails only this write,
+    ///   as [`WriteError::Storage`]; the ledger, the rows and the published checkpoint are
+    ///   then unchanged;
+    /// - the sequencer never retries: the write is answered once and forgotten. A caller that
+    ///   retries should bound its attempts (the same `op` fails the same way).
+    ///
+    /// # Errors
+    /// [`WriteError`]; on every error nothing was written.
+    pub async fn federation(
+        &self,
+        kind: FedKind,
+        document: Value,
+        op: FedOp,
+    ) -> Result<WriteAck, WriteError> {
+        self.submit(Change::Federation {
+            kind,
+            document,
+            op: Box::new(op),
+        })
+        .await
     }
 
     async fn submit(&self, change: Change) -> Result<WriteAck, WriteError> {
@@ -292,17 +368,16 @@ impl Sequencer {
 
     fn process(&mut self, batch: &mut Vec<WriteCommand>) {
         let now = self.clock.now_ms().max(self.last_time_ms);
-        let first_index = self.range.size();
         let mut prepared: Vec<PreparedEntry> = Vec::with_capacity(batch.len());
-        let mut accepted: Vec<oneshot::Sender<Result<WriteAck, WriteError>>> =
-            Vec::with_capacity(batch.len());
+        let mut accepted: Vec<Reply> = Vec::with_capacity(batch.len());
         // Versions handed out earlier in this batch, which the database does not have yet.
         let mut pending: HashMap<(String, String), (u64, Operation)> = HashMap::new();
 
-        // Calendar digests already taken in this batch, and the positions of calendar entries.
+        // Calendar digests already taken in this batch.
         let mut pending_anchors: HashMap<Hash, usize> = HashMap::new();
-        let mut calendar: Vec<usize> = Vec::new();
         let mut followers: Vec<(usize, Reply)> = Vec::new();
+        // Federation entries, each committed on its own after the rest of the batch.
+        let mut federation: Vec<(PreparedEntry, Reply)> = Vec::new();
 
         for cmd in batch.drain(..) {
             let (collection, key, op, body) = match cmd.change {
@@ -319,11 +394,19 @@ impl Sequencer {
                         &mut CalendarBatch {
                             pending_anchors: &mut pending_anchors,
                             followers: &mut followers,
-                            calendar: &mut calendar,
                             prepared: &mut prepared,
                             accepted: &mut accepted,
                         },
                     );
+                    continue;
+                }
+                Change::Federation { kind, document, op } => {
+                    match prepare_federation(kind, document, op, now) {
+                        Ok(entry) => federation.push((entry, cmd.reply)),
+                        Err(e) => {
+                            let _ = cmd.reply.send(Err(e));
+                        }
+                    }
                     continue;
                 }
             };
@@ -376,21 +459,36 @@ impl Sequencer {
                 version,
                 op,
                 time_ms: now,
+                effect: Effect::Record,
             });
             accepted.push(cmd.reply);
         }
-        if prepared.is_empty() {
-            // Nothing new to commit; followers only exist alongside a prepared entry.
-            return;
+        // Followers only exist alongside a prepared entry, so an empty group has none.
+        if !prepared.is_empty() {
+            self.commit_group(prepared, accepted, followers, now);
         }
+        for (entry, reply) in federation {
+            self.commit_group(vec![entry], vec![reply], Vec::new(), now);
+        }
+    }
 
+    /// Commits one group of prepared entries with its own checkpoint, then publishes the
+    /// head and answers every write of the group (or fails them all, changing nothing).
+    fn commit_group(
+        &mut self,
+        prepared: Vec<PreparedEntry>,
+        accepted: Vec<Reply>,
+        followers: Vec<(usize, Reply)>,
+        now: u64,
+    ) {
+        let first_index = self.range.size();
         let mut range = self.range.clone();
         let mut hashes = Vec::with_capacity(prepared.len() * 2);
         for e in &prepared {
             range.append(e.leaf_hash, |h| hashes.push(h));
         }
         let started = std::time::Instant::now();
-        let result = self.commit(first_index, &prepared, &calendar, &hashes, &range, now);
+        let result = self.commit(first_index, &prepared, &hashes, &range, now);
         metrics::histogram!(crate::telemetry::BATCH_SECONDS)
             .record(started.elapsed().as_secs_f64());
         match result {
@@ -446,7 +544,6 @@ impl Sequencer {
         let CalendarBatch {
             pending_anchors,
             followers,
-            calendar,
             prepared,
             accepted,
         } = b;
@@ -489,7 +586,6 @@ impl Sequencer {
             followers.push((position, reply));
             return;
         }
-        calendar.push(prepared.len());
         pending_anchors.insert(leaf_hash, prepared.len());
         prepared.push(PreparedEntry {
             body: None,
@@ -500,6 +596,7 @@ impl Sequencer {
             version: 0,
             op: Operation::Put,
             time_ms: 0,
+            effect: Effect::Calendar,
         });
         accepted.push(reply);
     }
@@ -509,7 +606,6 @@ impl Sequencer {
         &mut self,
         first_index: u64,
         prepared: &[PreparedEntry],
-        calendar: &[usize],
         hashes: &[Hash],
         range: &CompactRange,
         now: u64,
@@ -530,15 +626,12 @@ impl Sequencer {
             signed_ms: now,
         };
         self.writer
-            .commit_batch_with_calendar(
-                &BatchCommit {
-                    first_index,
-                    entries: prepared,
-                    hashes,
-                    checkpoint: &checkpoint,
-                },
-                calendar,
-            )
+            .commit_batch(&BatchCommit {
+                first_index,
+                entries: prepared,
+                hashes,
+                checkpoint: &checkpoint,
+            })
             .map_err(|e| e.to_string())?;
         Ok((
             Arc::new(LedgerHead {
@@ -550,6 +643,30 @@ impl Sequencer {
             proofs,
         ))
     }
+}
+
+/// Builds the entry of a federation event, or says why it cannot be written (before it joins
+/// a batch, so a bad one affects no other write).
+fn prepare_federation(
+    kind: FedKind,
+    document: Value,
+    op: Box<FedOp>,
+    now: u64,
+) -> Result<PreparedEntry, WriteError> {
+    op.validate()
+        .map_err(|e| WriteError::InvalidState(e.to_string()))?;
+    let leaf = kind.entry(document, now).to_leaf_bytes()?;
+    Ok(PreparedEntry {
+        leaf_hash: treaty_merkle::leaf_hash(&leaf),
+        leaf,
+        collection: String::new(),
+        key: String::new(),
+        version: 0,
+        op: Operation::Put,
+        time_ms: now,
+        body: None,
+        effect: Effect::Federation(op),
+    })
 }
 
 /// Stored hashes as they will be after the batch commits: the batch's new hashes from memory,
@@ -597,5 +714,327 @@ impl HashReader for BatchHashes<'_> {
             Some(h) => Ok(*h),
             None => self.db.read_hash(index),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use treaty_store::{AgreementRow, ProposalRow, Reader};
+
+    const ORIGIN: &str = "seq.example";
+    const NOW_MS: u64 = 1_700_000_000_000;
+
+    #[derive(Debug)]
+    struct FixedClock;
+
+    impl Clock for FixedClock {
+        fn now_ms(&self) -> u64 {
+            NOW_MS
+        }
+    }
+
+    struct Node {
+        path: std::path::PathBuf,
+        handle: SequencerHandle,
+        head: HeadCell,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A fresh ledger (empty checkpoint stored) with a running sequencer.
+    fn start() -> Node {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("treaty.db");
+        let key = SignerKey::new(
+            ORIGIN,
+            treaty_note::KEY_TYPE_ED25519,
+            ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+        )
+        .expect("key");
+        let writer = Writer::open(&path).expect("open");
+        let empty = treaty_merkle::empty_root();
+        writer
+            .put_checkpoint(&StoredCheckpoint {
+                size: 0,
+                root: empty,
+                note: ledger::sign_checkpoint(&key, ORIGIN, 0, &empty).expect("sign"),
+                signed_ms: 0,
+            })
+            .expect("checkpoint");
+        let (seq, head) = Sequencer::new(
+            writer,
+            key,
+            ORIGIN.into(),
+            Arc::new(FixedClock),
+            BatchSettings {
+                max_entries: 16,
+                max_wait: Duration::from_millis(50),
+            },
+        )
+        .expect("sequencer");
+        let (handle, _join) = seq.spawn(64).expect("spawn");
+        Node {
+            path,
+            handle,
+            head,
+            _dir: dir,
+        }
+    }
+
+    fn proposal(id: &str, status: &str) -> ProposalRow {
+        ProposalRow {
+            id: id.into(),
+            peer_id: "peer-1".into(),
+            direction: "outgoing".into(),
+            status: status.into(),
+            awaiting: Some("node-b".into()),
+            round: 1,
+            trust_level: 2,
+            expires_at: 1_800_000_000,
+            thread: json!([{"type": "offer"}]),
+            created_ms: 1,
+            updated_ms: 1,
+        }
+    }
+
+    fn agreement(status: &str) -> AgreementRow {
+        AgreementRow {
+            id: "agr-1".into(),
+            proposal_id: "prop-1".into(),
+            peer_id: "peer-1".into(),
+            trust_level: 2,
+            terms: json!({"sync": true}),
+            document: json!({"agreement_id": "agr-1"}),
+            hash: "sha256:00".into(),
+            status: status.into(),
+            established_ms: 5,
+            revocation: None,
+            effective_ms: None,
+        }
+    }
+
+    /// The entry at `index`, checked against the ack's checkpoint and proof.
+    fn entry_at(path: &std::path::Path, ack: &WriteAck) -> LedgerEntry {
+        let r = Reader::open(path).expect("reader");
+        let e = r.entries(ack.index, 1).expect("entries").remove(0);
+        assert_eq!(e.leaf_hash, ack.leaf_hash);
+        treaty_merkle::verify_inclusion(
+            ack.index,
+            ack.checkpoint.size,
+            &ack.leaf_hash,
+            &ack.proof,
+            &ack.checkpoint.root,
+        )
+        .expect("included");
+        LedgerEntry::from_leaf_bytes(&e.leaf).expect("entry")
+    }
+
+    #[tokio::test]
+    async fn federation_changes_are_acked_with_their_rows() {
+        let node = start();
+        let document = json!({"proposal_id": "prop-1", "signature": "sig"});
+        // A record write and a federation event in the same batch.
+        let (record, fed) = tokio::join!(
+            node.handle.write(
+                CollectionName::parse("receipt").expect("name"),
+                RecordKey::parse("k1").expect("key"),
+                Operation::Put,
+                Some(json!({"n": 1})),
+            ),
+            node.handle.federation(
+                FedKind::Proposal,
+                document.clone(),
+                FedOp {
+                    proposal: Some(proposal("prop-1", "offered")),
+                    agreement: None,
+                },
+            ),
+        );
+        let record = record.expect("record acked");
+        let fed = fed.expect("federation acked");
+        assert_eq!(record.version, 1);
+        assert_eq!(fed.version, 0);
+        assert_ne!(record.index, fed.index);
+        // The federation entry has its own checkpoint, covering it.
+        assert_eq!(fed.checkpoint.size, fed.index + 1);
+        assert!(record.checkpoint.size <= fed.checkpoint.size);
+        assert_eq!(
+            node.head.read().expect("head").size,
+            record.checkpoint.size.max(fed.checkpoint.size)
+        );
+        assert_eq!(
+            entry_at(&node.path, &fed),
+            LedgerEntry::FedTrustProposal {
+                document,
+                time_ms: NOW_MS
+            }
+        );
+        let r = Reader::open(&node.path).expect("reader");
+        assert_eq!(
+            r.proposal("prop-1").expect("read"),
+            Some(proposal("prop-1", "offered"))
+        );
+        // No record head for the federation entry: only the record is listed.
+        assert_eq!(
+            r.list_records("receipt", None, None, 10)
+                .expect("list")
+                .len(),
+            1
+        );
+
+        // Establishment and revocation, each with its rows.
+        let established = node
+            .handle
+            .federation(
+                FedKind::Established,
+                json!({"agreement_id": "agr-1"}),
+                FedOp {
+                    proposal: Some(proposal("prop-1", "accepted")),
+                    agreement: Some(agreement("active")),
+                },
+            )
+            .await
+            .expect("established");
+        assert_eq!(established.index, 2);
+        assert!(matches!(
+            entry_at(&node.path, &established),
+            LedgerEntry::FedTrustEstablished {
+                time_ms: NOW_MS,
+                ..
+            }
+        ));
+        let revoked = node
+            .handle
+            .federation(
+                FedKind::Revoked,
+                json!({"revokes": "agr-1"}),
+                FedOp {
+                    proposal: None,
+                    agreement: Some(agreement("revoking")),
+                },
+            )
+            .await
+            .expect("revoked");
+        assert!(matches!(
+            entry_at(&node.path, &revoked),
+            LedgerEntry::FedTrustRevoked { .. }
+        ));
+        let r = Reader::open(&node.path).expect("reader");
+        assert_eq!(
+            r.proposal("prop-1").expect("read").map(|p| p.status),
+            Some("accepted".into())
+        );
+        assert_eq!(
+            r.agreements_for_peer("peer-1").expect("read"),
+            vec![agreement("revoking")]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_federation_write_fails_alone() {
+        let node = start();
+        let mut bad = proposal("prop-1", "offered");
+        bad.direction = "sideways".into();
+        let (record, invalid, not_object) = tokio::join!(
+            node.handle.write(
+                CollectionName::parse("receipt").expect("name"),
+                RecordKey::parse("k1").expect("key"),
+                Operation::Put,
+                Some(json!({"n": 1})),
+            ),
+            node.handle.federation(
+                FedKind::Proposal,
+                json!({"proposal_id": "prop-1"}),
+                FedOp {
+                    proposal: Some(bad),
+                    agreement: None,
+                },
+            ),
+            node.handle.federation(
+                FedKind::Revoked,
+                json!(["not", "an", "object"]),
+                FedOp::default(),
+            ),
+        );
+        assert!(
+            matches!(invalid, Err(WriteError::InvalidState(_))),
+            "{invalid:?}"
+        );
+        assert!(
+            matches!(
+                not_object,
+                Err(WriteError::Entry(RecordError::BodyNotObject))
+            ),
+            "{not_object:?}"
+        );
+        // The record write that shared the batch is unaffected.
+        let record = record.expect("record acked");
+        assert_eq!((record.index, record.checkpoint.size), (0, 1));
+        let r = Reader::open(&node.path).expect("reader");
+        assert_eq!(r.entries(0, 10).expect("entries").len(), 1);
+        assert_eq!(r.proposals().expect("proposals"), vec![]);
+        // And the sequencer goes on.
+        let ok = node
+            .handle
+            .federation(
+                FedKind::Proposal,
+                json!({"proposal_id": "prop-1"}),
+                FedOp {
+                    proposal: Some(proposal("prop-1", "offered")),
+                    agreement: None,
+                },
+            )
+            .await
+            .expect("acked");
+        assert_eq!(ok.index, 1);
+    }
+
+    #[tokio::test]
+    async fn federation_entries_commit_apart_from_the_rest_of_their_batch() {
+        let node = start();
+        let op = |id: &str| FedOp {
+            proposal: Some(proposal(id, "offered")),
+            agreement: None,
+        };
+        let (record, anchor, fed1, fed2) = tokio::join!(
+            node.handle.write(
+                CollectionName::parse("receipt").expect("name"),
+                RecordKey::parse("k1").expect("key"),
+                Operation::Put,
+                Some(json!({"n": 1})),
+            ),
+            node.handle.anchor(vec![0xab; 32]),
+            node.handle.federation(
+                FedKind::Proposal,
+                json!({"proposal_id": "prop-1"}),
+                op("prop-1")
+            ),
+            node.handle.federation(
+                FedKind::Proposal,
+                json!({"proposal_id": "prop-2"}),
+                op("prop-2")
+            ),
+        );
+        let (record, anchor) = (record.expect("record"), anchor.expect("anchor"));
+        let (fed1, fed2) = (fed1.expect("fed1"), fed2.expect("fed2"));
+        // Record and calendar entries share one commit; each federation entry has its own
+        // (so a storage failure of one fails only that write), in arrival order after them.
+        assert_eq!((record.index, anchor.index), (0, 1));
+        assert_eq!((record.checkpoint.size, anchor.checkpoint.size), (2, 2));
+        assert_eq!((fed1.index, fed1.checkpoint.size), (2, 3));
+        assert_eq!((fed2.index, fed2.checkpoint.size), (3, 4));
+        for ack in [&record, &anchor, &fed1, &fed2] {
+            entry_at(&node.path, ack);
+        }
+        let r = Reader::open(&node.path).expect("reader");
+        let ids: Vec<_> = r
+            .proposals()
+            .expect("proposals")
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(ids, ["prop-2", "prop-1"]);
+        assert_eq!(r.latest_checkpoint().expect("cp").map(|c| c.size), Some(4));
     }
 }

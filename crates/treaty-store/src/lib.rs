@@ -5,20 +5,26 @@
 //! database runs in WAL mode with `synchronous=FULL`, so a committed transaction survives a
 //! crash or power loss, and readers never block the single writer.
 //!
-//! The durability rule the node relies on: a batch of entries, their tree hashes, the record
-//! heads they move and the checkpoint that covers them are written in **one** transaction
-//! ([`Writer::commit_batch`]). A checkpoint therefore never exists without its entries, and
-//! entries never exist without the checkpoint that covers them.
+//! The durability rule the node relies on: a batch of entries, their tree hashes, the state
+//! they move (record heads and the discovery index, calendar rows, federation proposals and
+//! agreements; see [`Effect`]) and the checkpoint that covers them are written in **one**
+//! transaction ([`Writer::commit_batch`]). A checkpoint therefore never exists without its
+//! entries, entries never exist without the checkpoint that covers them, and state never
+//! disagrees with the ledger entries that describe it.
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::time::Duration;
 use treaty_merkle::{CompactRange, Hash, HashReader, MerkleError, stored_hash_count};
 use treaty_types::Operation;
 
+pub mod federation;
 mod schema;
 pub mod search;
 
+pub use federation::{
+    AgreementRow, FedOp, LicenseRow, PEER_FAILURES_KEPT, PeerFailure, PeerRow, ProposalRow,
+};
 pub use search::{SearchError, SearchHit, SearchPage, SearchQuery};
 
 /// How long a connection waits for another writer before failing with `SQLITE_BUSY`.
@@ -45,6 +51,19 @@ pub enum StoreError {
         /// Newest version this binary knows.
         supported: i64,
     },
+    /// A value that must be unique is already taken by another row. Nothing was written.
+    #[error("{what} {value:?} is already taken (by {holder:?})")]
+    Conflict {
+        /// Which value: `"peer node_id"`, `"license id"`, `"license hash"`.
+        what: &'static str,
+        /// The value (a hash as hex).
+        value: String,
+        /// Id of the row that has it.
+        holder: String,
+    },
+    /// A row the schema refuses (see [`FedOp::validate`]). Nothing was written.
+    #[error("invalid row: {0}")]
+    Invalid(String),
 }
 
 /// A signed checkpoint as stored.
@@ -60,6 +79,21 @@ pub struct StoredCheckpoint {
     pub signed_ms: u64,
 }
 
+/// What committing an entry does besides storing the entry itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A record mutation: moves the record's head and its discovery index row, from the
+    /// entry's `collection`, `key`, `version`, `op`, `time_ms` and `body`.
+    Record,
+    /// A timestamp calendar submission: a `calendar_entries` row (leaf hash to ledger index,
+    /// for `GET /timestamp/<leaf>`). The record fields of the entry are ignored.
+    Calendar,
+    /// A federation trust event: its proposal and agreement rows are upserted (by id) in the
+    /// same transaction. No record head, no index row; the record fields are ignored. (Boxed:
+    /// the rows are large and rare, record entries are small and many.)
+    Federation(Box<FedOp>),
+}
+
 /// One entry of a batch about to be committed.
 #[derive(Debug, Clone)]
 pub struct PreparedEntry {
@@ -67,18 +101,21 @@ pub struct PreparedEntry {
     pub leaf: Vec<u8>,
     /// `SHA-256(0x00 || leaf)`.
     pub leaf_hash: Hash,
-    /// Collection of the record it mutates.
+    /// Collection of the record it mutates ([`Effect::Record`] only).
     pub collection: String,
-    /// Key of the record it mutates.
+    /// Key of the record it mutates ([`Effect::Record`] only).
     pub key: String,
-    /// Version after the mutation.
+    /// Version after the mutation ([`Effect::Record`] only).
     pub version: u64,
-    /// Put or delete.
+    /// Put or delete ([`Effect::Record`] only).
     pub op: Operation,
     /// Sequencing time, Unix milliseconds.
     pub time_ms: u64,
-    /// The record body after the mutation (`None` for tombstones), for the discovery index.
+    /// The record body after the mutation (`None` for tombstones), for the discovery index
+    /// ([`Effect::Record`] only).
     pub body: Option<serde_json::Value>,
+    /// What else committing the entry writes.
+    pub effect: Effect,
 }
 
 /// Everything one sequencer batch writes, atomically.
@@ -309,28 +346,21 @@ impl Writer {
         row.map(|(v, op)| Ok((u64_of(v), op_of(&op)?))).transpose()
     }
 
-    /// Writes a whole batch, its tree hashes, record heads and checkpoint in one transaction.
+    /// Writes a whole batch in one transaction: the entries, their tree hashes, what each
+    /// entry's [`Effect`] moves (record heads and discovery index rows, calendar rows,
+    /// federation proposals and agreements) and the checkpoint.
+    ///
+    /// The transaction takes the write lock when it starts (`BEGIN IMMEDIATE`), so another
+    /// connection's write (operator actions) makes it wait rather than fail.
     ///
     /// # Errors
-    /// SQLite errors, or [`StoreError::Corrupt`] when the batch does not start at the
-    /// current ledger size (nothing is written then).
+    /// SQLite errors; [`StoreError::Corrupt`] when the batch does not start at the current
+    /// ledger size or its hashes or checkpoint do not match it; [`StoreError::Invalid`] for a
+    /// federation operation [`FedOp::validate`] refuses. Nothing is written on any error.
     pub fn commit_batch(&mut self, batch: &BatchCommit<'_>) -> Result<(), StoreError> {
-        self.commit_batch_with_calendar(batch, &[])
-    }
-
-    /// [`Writer::commit_batch`] for a batch that also holds calendar entries: the entries at
-    /// the positions listed in `calendar` (indexes into `batch.entries`) are timestamp
-    /// submissions, not record mutations. They get a `calendar_entries` row (leaf hash to
-    /// ledger index, for `GET /timestamp/<leaf>`) instead of a record head.
-    ///
-    /// # Errors
-    /// As [`Writer::commit_batch`].
-    pub fn commit_batch_with_calendar(
-        &mut self,
-        batch: &BatchCommit<'_>,
-        calendar: &[usize],
-    ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let size = ledger_size(&tx)?;
         if size != batch.first_index {
             return Err(StoreError::Corrupt(format!(
@@ -367,19 +397,23 @@ impl Writer {
             for (i, e) in batch.entries.iter().enumerate() {
                 let idx = i64_of(batch.first_index + i as u64);
                 put_entry.execute(params![idx, e.leaf, &e.leaf_hash[..]])?;
-                if calendar.contains(&i) {
-                    put_calendar.execute(params![&e.leaf_hash[..], idx])?;
-                    continue;
+                match &e.effect {
+                    Effect::Record => {
+                        put_record.execute(params![
+                            e.collection,
+                            e.key,
+                            i64_of(e.version),
+                            e.op.as_str(),
+                            idx,
+                            i64_of(e.time_ms)
+                        ])?;
+                        search::index_record(&tx, &e.collection, &e.key, e.body.as_ref())?;
+                    }
+                    Effect::Calendar => {
+                        put_calendar.execute(params![&e.leaf_hash[..], idx])?;
+                    }
+                    Effect::Federation(op) => federation::apply(&tx, op)?,
                 }
-                put_record.execute(params![
-                    e.collection,
-                    e.key,
-                    i64_of(e.version),
-                    e.op.as_str(),
-                    idx,
-                    i64_of(e.time_ms)
-                ])?;
-                search::index_record(&tx, &e.collection, &e.key, e.body.as_ref())?;
             }
             let mut put_hash =
                 tx.prepare_cached("INSERT INTO tree_hashes(idx, hash) VALUES (?1, ?2)")?;

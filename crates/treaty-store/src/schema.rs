@@ -80,12 +80,23 @@ const MIGRATIONS: &[&str] = &[
         leaf_hash BLOB PRIMARY KEY,
         idx       INTEGER NOT NULL UNIQUE REFERENCES entries(idx)
      ) WITHOUT ROWID;",
+    // 6: federation: peers and their recent failures, admission licenses, trust proposals
+    // and trust agreements.
+    crate::federation::MIGRATION,
 ];
+
+/// The schema version this binary writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Applies every migration the database has not seen, each in its own transaction.
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Applies the migrations the database has not seen, up to schema version `target`.
+pub(crate) fn migrate_to(conn: &Connection, target: i64) -> Result<(), StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let supported = MIGRATIONS.len() as i64;
+    let supported = SCHEMA_VERSION;
     if current > supported {
         return Err(StoreError::SchemaTooNew {
             found: current,
@@ -96,6 +107,7 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         .iter()
         .enumerate()
         .skip(usize::try_from(current).unwrap_or(0))
+        .take_while(|(i, _)| (*i as i64) < target)
     {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;

@@ -54,6 +54,7 @@ impl Db {
                     },
                     time_ms: 1,
                     body: body.clone(),
+                    effect: crate::Effect::Record,
                 }
             })
             .collect();

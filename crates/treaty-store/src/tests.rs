@@ -12,6 +12,7 @@ fn entry(i: u64, key: &str, version: u64) -> PreparedEntry {
         op: Operation::Put,
         time_ms: 1000 + i,
         body: None,
+        effect: Effect::Record,
     }
 }
 

@@ -2,6 +2,9 @@
 //!
 //! A mutation of a record is exactly one ledger entry: the RFC 8785 bytes of a
 //! [`LedgerEntry::Record`], whose fields are documented in PROTOCOL.md ("Ledger entries").
+//! Calendar submissions ([`LedgerEntry::Anchor`]) and federation trust events
+//! ([`LedgerEntry::FedTrustProposal`], [`LedgerEntry::FedTrustEstablished`],
+//! [`LedgerEntry::FedTrustRevoked`]) are further kinds of entry in the same ledger.
 
 use crate::jcs::{JsonError, check_json};
 use crate::limits::{COLLECTION_NAME_BYTES_MAX, ENTRY_BYTES_MAX, RECORD_KEY_BYTES_MAX};
@@ -27,7 +30,7 @@ pub enum RecordError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A record body that is not a JSON object.
+    /// A record body (or a federation entry's document) that is not a JSON object.
     #[error("record body must be a JSON object")]
     BodyNotObject,
     /// A body that cannot be canonicalized.
@@ -244,6 +247,26 @@ pub enum EntryKind {
     Record,
     /// A digest submitted to the node's timestamp calendar.
     Anchor,
+    /// A signed federation trust offer, counter-offer or rejection.
+    FedTrustProposal,
+    /// A federation trust agreement signed by both parties.
+    FedTrustEstablished,
+    /// A signed revocation of a federation trust agreement.
+    FedTrustRevoked,
+}
+
+impl EntryKind {
+    /// The `kind` member of the entry: `"record"`, `"anchor"`, `"fed_trust_proposal"`, ...
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Record => "record",
+            EntryKind::Anchor => "anchor",
+            EntryKind::FedTrustProposal => "fed_trust_proposal",
+            EntryKind::FedTrustEstablished => "fed_trust_established",
+            EntryKind::FedTrustRevoked => "fed_trust_revoked",
+        }
+    }
 }
 
 /// One ledger entry. Its leaf bytes are the JCS form of this object.
@@ -275,19 +298,64 @@ pub enum LedgerEntry {
         /// The submitted digest (1-64 bytes), lowercase hex.
         digest: String,
     },
+    /// A federation trust proposal (an offer, counter-offer or rejection), exactly as signed
+    /// by its author: `{"document":{...},"kind":"fed_trust_proposal","time_ms"}`.
+    FedTrustProposal {
+        /// The signed document, a JSON object.
+        document: Value,
+        /// When the sequencer accepted the entry, Unix milliseconds.
+        time_ms: u64,
+    },
+    /// A federation trust agreement signed by both parties:
+    /// `{"document":{...},"kind":"fed_trust_established","time_ms"}`.
+    FedTrustEstablished {
+        /// The agreement, a JSON object.
+        document: Value,
+        /// When the sequencer accepted the entry, Unix milliseconds.
+        time_ms: u64,
+    },
+    /// A signed revocation of a federation trust agreement:
+    /// `{"document":{...},"kind":"fed_trust_revoked","time_ms"}`.
+    FedTrustRevoked {
+        /// The signed revocation, a JSON object.
+        document: Value,
+        /// When the sequencer accepted the entry, Unix milliseconds.
+        time_ms: u64,
+    },
 }
 
 impl LedgerEntry {
+    /// Which kind of entry this is (its `kind` member).
+    #[must_use]
+    pub fn kind(&self) -> EntryKind {
+        match self {
+            LedgerEntry::Record { .. } => EntryKind::Record,
+            LedgerEntry::Anchor { .. } => EntryKind::Anchor,
+            LedgerEntry::FedTrustProposal { .. } => EntryKind::FedTrustProposal,
+            LedgerEntry::FedTrustEstablished { .. } => EntryKind::FedTrustEstablished,
+            LedgerEntry::FedTrustRevoked { .. } => EntryKind::FedTrustRevoked,
+        }
+    }
+
     /// The RFC 8785 bytes that go into the ledger.
     ///
     /// # Errors
-    /// [`RecordError::Json`] for bodies that cannot be canonicalized,
+    /// [`RecordError::Json`] for bodies or documents that cannot be canonicalized,
+    /// [`RecordError::BodyNotObject`] for a federation document that is not a JSON object,
     /// [`RecordError::EntryTooLarge`] past [`ENTRY_BYTES_MAX`].
     pub fn to_leaf_bytes(&self) -> Result<Vec<u8>, RecordError> {
         match self {
             LedgerEntry::Record {
                 body: Some(body), ..
             } => check_json(body)?,
+            LedgerEntry::FedTrustProposal { document, .. }
+            | LedgerEntry::FedTrustEstablished { document, .. }
+            | LedgerEntry::FedTrustRevoked { document, .. } => {
+                if !document.is_object() {
+                    return Err(RecordError::BodyNotObject);
+                }
+                check_json(document)?;
+            }
             LedgerEntry::Anchor { digest } => {
                 let ok = !digest.is_empty()
                     && digest.len() <= 128
@@ -455,6 +523,92 @@ mod tests {
             .to_leaf_bytes()
             .is_err()
         );
+    }
+
+    fn fed_entries(document: &Value, time_ms: u64) -> [LedgerEntry; 3] {
+        [
+            LedgerEntry::FedTrustProposal {
+                document: document.clone(),
+                time_ms,
+            },
+            LedgerEntry::FedTrustEstablished {
+                document: document.clone(),
+                time_ms,
+            },
+            LedgerEntry::FedTrustRevoked {
+                document: document.clone(),
+                time_ms,
+            },
+        ]
+    }
+
+    #[test]
+    fn federation_entries_are_canonical_and_round_trip() {
+        let document = json!({"z": [1, {"b": true, "a": null}], "proposal_id": "p-1"});
+        let kinds = [
+            ("fed_trust_proposal", EntryKind::FedTrustProposal),
+            ("fed_trust_established", EntryKind::FedTrustEstablished),
+            ("fed_trust_revoked", EntryKind::FedTrustRevoked),
+        ];
+        for (entry, (name, kind)) in fed_entries(&document, 1_700_000_000_123)
+            .into_iter()
+            .zip(kinds)
+        {
+            assert_eq!(entry.kind(), kind);
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(
+                serde_json::to_value(kind).expect("kind"),
+                Value::String(name.into())
+            );
+            let bytes = entry.to_leaf_bytes().expect("bytes");
+            assert_eq!(
+                std::str::from_utf8(&bytes).expect("utf8"),
+                format!(
+                    r#"{{"document":{{"proposal_id":"p-1","z":[1,{{"a":null,"b":true}}]}},"kind":"{name}","time_ms":1700000000123}}"#
+                )
+            );
+            assert_eq!(LedgerEntry::from_leaf_bytes(&bytes).expect("parse"), entry);
+            // The same entry with members out of order, or with whitespace: refused.
+            let text = String::from_utf8(bytes).expect("utf8");
+            let reordered = format!(
+                r#"{{"kind":"{name}","document":{{"proposal_id":"p-1","z":[1,{{"a":null,"b":true}}]}},"time_ms":1700000000123}}"#
+            );
+            assert!(serde_json::from_str::<LedgerEntry>(&reordered).is_ok());
+            assert!(matches!(
+                LedgerEntry::from_leaf_bytes(reordered.as_bytes()),
+                Err(RecordError::NotCanonical(_))
+            ));
+            let spaced = text.replacen("\"z\":[1,", "\"z\":[1, ", 1);
+            assert!(LedgerEntry::from_leaf_bytes(spaced.as_bytes()).is_err());
+            // Unknown members and a missing time are refused.
+            let extra = text.replace(r#","time_ms""#, r#","extra":1,"time_ms""#);
+            assert!(LedgerEntry::from_leaf_bytes(extra.as_bytes()).is_err());
+            let untimed = text.replace(",\"time_ms\":1700000000123", "");
+            assert!(LedgerEntry::from_leaf_bytes(untimed.as_bytes()).is_err());
+        }
+    }
+
+    #[test]
+    fn federation_documents_must_be_canonical_objects() {
+        for bad in [json!([1, 2]), json!("text"), json!(3), Value::Null] {
+            for entry in fed_entries(&bad, 1) {
+                assert_eq!(entry.to_leaf_bytes(), Err(RecordError::BodyNotObject));
+                // Leaf bytes that carry such a document do not parse either.
+                let bytes = serde_json_canonicalizer::to_vec(&entry).expect("jcs");
+                assert!(LedgerEntry::from_leaf_bytes(&bytes).is_err());
+            }
+        }
+        for bad in [json!({"n": 1.5}), json!({"n": 9_007_199_254_740_992_u64})] {
+            for entry in fed_entries(&bad, 1) {
+                assert!(matches!(entry.to_leaf_bytes(), Err(RecordError::Json(_))));
+            }
+        }
+        for entry in fed_entries(&json!({"blob": "x".repeat(ENTRY_BYTES_MAX)}), 1) {
+            assert!(matches!(
+                entry.to_leaf_bytes(),
+                Err(RecordError::EntryTooLarge { .. })
+            ));
+        }
     }
 
     #[test]

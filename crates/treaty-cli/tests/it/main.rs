@@ -9,6 +9,7 @@ mod card;
 mod cli;
 mod discovery;
 mod durability;
+mod federation;
 mod harness;
 mod ledger;
 mod ratelimit;

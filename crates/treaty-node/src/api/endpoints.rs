@@ -41,6 +41,15 @@ pub enum Auth {
     CollectionToken,
     /// The operator's token.
     Operator,
+    /// An RFC 9421 signed request from a registered peer (PROTOCOL.md section 5), checked
+    /// against the keys of the peer's verified card, its status, license and rate limit.
+    Peer,
+    /// The operator's token (the operator acts) or a signed request from a peer (the peer
+    /// delivers its side of the same step).
+    OperatorOrPeer,
+    /// A signed request from a node that may not be registered yet: the key is taken from
+    /// the card the request points to, once that card is fetched and verified.
+    Registration,
 }
 
 /// Where a parameter travels.
@@ -572,6 +581,282 @@ pub const CALENDAR_TIMESTAMP: Endpoint = Endpoint {
     errors: &[400, 404],
 };
 
+const FED_ID: Param = path("id", "Peer id (or the peer's node id).");
+const PROPOSAL_ID: Param = path("id", "Proposal id.");
+const AGREEMENT_ID: Param = path("id", "Agreement id.");
+const LICENSE_ID: Param = path("id", "License id.");
+
+/// `POST /v1/federation/register`.
+pub const FED_REGISTER: Endpoint = Endpoint {
+    id: "federationRegister",
+    method: Method::Post,
+    path: "/v1/federation/register",
+    tag: "federation",
+    summary: "A node asks to be registered as a peer. Signed request; body {nodeId, federationDocumentUrl, callbackUrl, license?}. Answers 202 {peerId, status: \"pending_verification\"}; the node then fetches and verifies the caller's registry card (same origin, no redirects) and marks the peer ACTIVE or SUSPENDED.",
+    auth: Auth::Registration,
+    params: &[],
+    request: Some(JSON),
+    success: (202, JSON),
+    errors: &[400, 401, 403, 413, 415],
+};
+
+/// `GET /v1/federation/peers`.
+pub const PEER_LIST: Endpoint = Endpoint {
+    id: "listPeers",
+    method: Method::Get,
+    path: "/v1/federation/peers",
+    tag: "federation",
+    summary: "Registered peers with status, trust level, key fingerprint, last verification and sync times and recent failures (operator).",
+    auth: Auth::Operator,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[401, 403],
+};
+
+/// `POST /v1/federation/peers`.
+pub const PEER_ADD: Endpoint = Endpoint {
+    id: "addPeer",
+    method: Method::Post,
+    path: "/v1/federation/peers",
+    tag: "federation",
+    summary: "Register a peer in both directions (operator). Body {url, license?}: the node fetches and verifies the peer's card, then registers itself with the peer by a signed request.",
+    auth: Auth::Operator,
+    params: &[],
+    request: Some(JSON),
+    success: (201, JSON),
+    errors: &[400, 401, 403, 409, 502],
+};
+
+/// `GET /v1/federation/peers/{id}`.
+pub const PEER_GET: Endpoint = Endpoint {
+    id: "getPeer",
+    method: Method::Get,
+    path: "/v1/federation/peers/{id}",
+    tag: "federation",
+    summary: "One peer, with its verified card (operator).",
+    auth: Auth::Operator,
+    params: &[FED_ID],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404],
+};
+
+/// `POST /v1/federation/peers/{id}/suspend`.
+pub const PEER_SUSPEND: Endpoint = Endpoint {
+    id: "suspendPeer",
+    method: Method::Post,
+    path: "/v1/federation/peers/{id}/suspend",
+    tag: "federation",
+    summary: "Suspend a peer (operator): its calls are refused with 403 until it is resumed. Body {reason?}.",
+    auth: Auth::Operator,
+    params: &[FED_ID],
+    request: Some(JSON),
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404, 409],
+};
+
+/// `POST /v1/federation/peers/{id}/resume`.
+pub const PEER_RESUME: Endpoint = Endpoint {
+    id: "resumePeer",
+    method: Method::Post,
+    path: "/v1/federation/peers/{id}/resume",
+    tag: "federation",
+    summary: "Re-verify a suspended peer's card now (operator): ACTIVE if it verifies, SUSPENDED with the reason otherwise.",
+    auth: Auth::Operator,
+    params: &[FED_ID],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404, 409],
+};
+
+/// `DELETE /v1/federation/peers/{id}`.
+pub const PEER_REMOVE: Endpoint = Endpoint {
+    id: "removePeer",
+    method: Method::Delete,
+    path: "/v1/federation/peers/{id}",
+    tag: "federation",
+    summary: "Forget a peer (operator): its keys are dropped, so its calls fail as unknown_key. Proposals and agreements stay as history.",
+    auth: Auth::Operator,
+    params: &[FED_ID],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404],
+};
+
+/// `POST /v1/federation/proposals`.
+pub const PROPOSAL_CREATE: Endpoint = Endpoint {
+    id: "createProposal",
+    method: Method::Post,
+    path: "/v1/federation/proposals",
+    tag: "trust",
+    summary: "Propose a trust agreement. Operator: body {target, trust_level, terms, expires_in_seconds?}; the node signs the offer and delivers it. Peer (signed): body is the signed offer.",
+    auth: Auth::OperatorOrPeer,
+    params: &[],
+    request: Some(JSON),
+    success: (201, JSON),
+    errors: &[400, 401, 403, 404, 409, 422, 502],
+};
+
+/// `GET /v1/federation/proposals`.
+pub const PROPOSAL_LIST: Endpoint = Endpoint {
+    id: "listProposals",
+    method: Method::Get,
+    path: "/v1/federation/proposals",
+    tag: "trust",
+    summary: "Proposals sent and received, newest first, with status and whose turn it is (operator).",
+    auth: Auth::Operator,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[401, 403],
+};
+
+/// `GET /v1/federation/proposals/{id}`.
+pub const PROPOSAL_GET: Endpoint = Endpoint {
+    id: "getProposal",
+    method: Method::Get,
+    path: "/v1/federation/proposals/{id}",
+    tag: "trust",
+    summary: "One proposal with every signed offer, counter and rejection (operator).",
+    auth: Auth::Operator,
+    params: &[PROPOSAL_ID],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404],
+};
+
+/// `PUT /v1/federation/proposals/{id}`.
+pub const PROPOSAL_RESPOND: Endpoint = Endpoint {
+    id: "respondToProposal",
+    method: Method::Put,
+    path: "/v1/federation/proposals/{id}",
+    tag: "trust",
+    summary: "Answer the latest offer. Operator: body {action: accept|reject|counter, reason?, trust_level?, terms?, expires_in_seconds?}. Peer (signed): {action, offer|rejection|agreement} with its signed document; an accepted agreement is countersigned and returned.",
+    auth: Auth::OperatorOrPeer,
+    params: &[PROPOSAL_ID],
+    request: Some(JSON),
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404, 409, 422, 502],
+};
+
+/// `GET /v1/federation/agreements`.
+pub const AGREEMENT_LIST: Endpoint = Endpoint {
+    id: "listAgreements",
+    method: Method::Get,
+    path: "/v1/federation/agreements",
+    tag: "trust",
+    summary: "Trust agreements with their status (active, revoking, revoked) (operator).",
+    auth: Auth::Operator,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[401, 403],
+};
+
+/// `GET /v1/federation/agreements/{id}`.
+pub const AGREEMENT_GET: Endpoint = Endpoint {
+    id: "getAgreement",
+    method: Method::Get,
+    path: "/v1/federation/agreements/{id}",
+    tag: "trust",
+    summary: "One agreement: the document signed by both parties, its hash and any revocation (operator).",
+    auth: Auth::Operator,
+    params: &[AGREEMENT_ID],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404],
+};
+
+/// `DELETE /v1/federation/agreements/{id}`.
+pub const AGREEMENT_REVOKE: Endpoint = Endpoint {
+    id: "revokeAgreement",
+    method: Method::Delete,
+    path: "/v1/federation/agreements/{id}",
+    tag: "trust",
+    summary: "Revoke an agreement after a notice period. Operator: query notice_seconds (default from config) and reason; the node signs the revocation and delivers it. Peer (signed): body is the signed revocation.",
+    auth: Auth::OperatorOrPeer,
+    params: &[
+        AGREEMENT_ID,
+        query(
+            "notice_seconds",
+            "integer",
+            "Operator only: seconds until the revocation takes effect (default: federation.revocation_notice_seconds).",
+        ),
+        query(
+            "reason",
+            "string",
+            "Operator only: why (at most 512 bytes).",
+        ),
+    ],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404, 409, 422],
+};
+
+/// `POST /v1/federation/licenses`.
+pub const LICENSE_ISSUE: Endpoint = Endpoint {
+    id: "issueLicense",
+    method: Method::Post,
+    path: "/v1/federation/licenses",
+    tag: "federation",
+    summary: "Issue an admission license (operator). Body {name?, max_records?, max_events_per_minute?, tier?}. The key is in this answer only; the node keeps its SHA-256.",
+    auth: Auth::Operator,
+    params: &[],
+    request: Some(JSON),
+    success: (201, JSON),
+    errors: &[400, 401, 403, 422],
+};
+
+/// `GET /v1/federation/licenses`.
+pub const LICENSE_LIST: Endpoint = Endpoint {
+    id: "listLicenses",
+    method: Method::Get,
+    path: "/v1/federation/licenses",
+    tag: "federation",
+    summary: "Issued licenses, without keys (operator).",
+    auth: Auth::Operator,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[401, 403],
+};
+
+/// `PUT /v1/federation/licenses/{id}`.
+pub const LICENSE_UPDATE: Endpoint = Endpoint {
+    id: "updateLicense",
+    method: Method::Put,
+    path: "/v1/federation/licenses/{id}",
+    tag: "federation",
+    summary: "Set a license's status (operator). Body {status: active|suspended|revoked}. Revoked is final and flips the bound peer to REVOKED.",
+    auth: Auth::Operator,
+    params: &[LICENSE_ID],
+    request: Some(JSON),
+    success: (200, JSON),
+    errors: &[400, 401, 403, 404, 409, 422],
+};
+
+/// `GET /v1/federation/entries` (the card's `endpoints.sync`).
+pub const FED_FEED: Endpoint = Endpoint {
+    id: "syncEntries",
+    method: Method::Get,
+    path: "/v1/federation/entries",
+    tag: "federation",
+    summary: "The sync feed (trust level 1, observe): ledger entries of the collections shared with the calling peer, from `start`, with the newest checkpoint.",
+    auth: Auth::Peer,
+    params: &[
+        query("start", "integer", "First ledger index (default 0)."),
+        query(
+            "limit",
+            "integer",
+            "Ledger entries to scan, 1-1000 (default 100).",
+        ),
+    ],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 403],
+};
+
 /// `GET /metrics`.
 pub const METRICS: Endpoint = Endpoint {
     id: "metrics",
@@ -641,6 +926,24 @@ pub const ALL: &[&Endpoint] = &[
     &KEY_ROTATE,
     &CALENDAR_DIGEST,
     &CALENDAR_TIMESTAMP,
+    &FED_REGISTER,
+    &PEER_LIST,
+    &PEER_ADD,
+    &PEER_GET,
+    &PEER_SUSPEND,
+    &PEER_RESUME,
+    &PEER_REMOVE,
+    &PROPOSAL_CREATE,
+    &PROPOSAL_LIST,
+    &PROPOSAL_GET,
+    &PROPOSAL_RESPOND,
+    &AGREEMENT_LIST,
+    &AGREEMENT_GET,
+    &AGREEMENT_REVOKE,
+    &LICENSE_ISSUE,
+    &LICENSE_LIST,
+    &LICENSE_UPDATE,
+    &FED_FEED,
     &METRICS,
     &HEALTH,
     &OPENAPI,
@@ -715,6 +1018,12 @@ pub fn openapi(endpoints: &[&Endpoint], server_url: &str) -> Value {
         match ep.auth {
             Auth::Public => op["security"] = json!([]),
             Auth::CollectionToken | Auth::Operator => op["security"] = json!([{"bearer": []}]),
+            Auth::Peer | Auth::Registration => {
+                op["security"] = json!([{"httpSignature": []}]);
+            }
+            Auth::OperatorOrPeer => {
+                op["security"] = json!([{"bearer": []}, {"httpSignature": []}]);
+            }
         }
         if ep.auth == Auth::Operator {
             op["x-treaty-operator-only"] = json!(true);
@@ -732,7 +1041,15 @@ pub fn openapi(endpoints: &[&Endpoint], server_url: &str) -> Value {
         "servers": [{"url": server_url}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "httpSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Signature",
+                    "description": "RFC 9421 HTTP Message Signature (Ed25519, label `treaty`, tag `treaty/v1`) with `Signature-Input` and an RFC 9530 `Content-Digest`, by a key in the caller's registry card JWKS. See PROTOCOL.md section 5.",
+                },
+            },
             "responses": {"Problem": {
                 "description": "RFC 9457 problem details",
                 "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},

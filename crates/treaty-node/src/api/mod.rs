@@ -6,9 +6,11 @@ mod calendar;
 mod card;
 mod discovery;
 pub mod endpoints;
+mod federation;
 mod log;
 pub mod problem;
 mod records;
+mod trust;
 
 use crate::clock::Clock;
 use crate::sequencer::{HeadCell, LedgerHead, SequencerHandle};
@@ -166,6 +168,8 @@ pub struct Shared {
     pub card: Arc<crate::card::CardService>,
     /// Rate limits per client identity.
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// Peers, their keys and agreements; calls to peers.
+    pub federation: Arc<crate::federation::Federation>,
 }
 
 impl AppState {
@@ -363,6 +367,24 @@ pub fn router(state: AppState) -> Router {
         .add(&endpoints::KEY_ROTATE, card::rotate)
         .add(&endpoints::CALENDAR_DIGEST, calendar::digest)
         .add(&endpoints::CALENDAR_TIMESTAMP, calendar::timestamp)
+        .add(&endpoints::FED_REGISTER, federation::register)
+        .add(&endpoints::PEER_LIST, federation::list_peers)
+        .add(&endpoints::PEER_ADD, federation::add_peer)
+        .add(&endpoints::PEER_GET, federation::get_peer)
+        .add(&endpoints::PEER_SUSPEND, federation::suspend_peer)
+        .add(&endpoints::PEER_RESUME, federation::resume_peer)
+        .add(&endpoints::PEER_REMOVE, federation::remove_peer)
+        .add(&endpoints::PROPOSAL_CREATE, trust::create_proposal)
+        .add(&endpoints::PROPOSAL_LIST, trust::list_proposals)
+        .add(&endpoints::PROPOSAL_GET, trust::get_proposal)
+        .add(&endpoints::PROPOSAL_RESPOND, trust::respond)
+        .add(&endpoints::AGREEMENT_LIST, trust::list_agreements)
+        .add(&endpoints::AGREEMENT_GET, trust::get_agreement)
+        .add(&endpoints::AGREEMENT_REVOKE, trust::revoke_agreement)
+        .add(&endpoints::LICENSE_ISSUE, federation::issue_license)
+        .add(&endpoints::LICENSE_LIST, federation::list_licenses)
+        .add(&endpoints::LICENSE_UPDATE, federation::update_license)
+        .add(&endpoints::FED_FEED, federation::entries)
         .add(&endpoints::METRICS, admin::metrics)
         .add(&endpoints::HEALTH, admin::health)
         .add(&endpoints::OPENAPI, admin::openapi);
@@ -501,13 +523,47 @@ pub async fn json_body(req: Request) -> Result<serde_json::Value, Problem> {
         .map_err(|e| Problem::bad_request("invalid_json", format!("body is not valid JSON: {e}")))
 }
 
+/// Reads a request body that is JSON or empty, keeping the exact bytes (signed requests
+/// need them): `Null` for an empty body.
+///
+/// # Errors
+/// 413 past the body limit, 415 for another media type, 400 for malformed JSON.
+pub async fn read_json_request(
+    parts: &Parts,
+    body: axum::body::Body,
+) -> Result<(Vec<u8>, serde_json::Value), Problem> {
+    let is_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| {
+            let media = v.split(';').next().unwrap_or_default().trim();
+            media.eq_ignore_ascii_case("application/json")
+        });
+    let bytes = read_body_limited(body).await?;
+    if bytes.is_empty() {
+        return Ok((bytes, serde_json::Value::Null));
+    }
+    if !is_json {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ));
+    }
+    let value = serde_json::from_slice(&bytes).map_err(|e| {
+        Problem::bad_request("invalid_json", format!("body is not valid JSON: {e}"))
+    })?;
+    Ok((bytes, value))
+}
+
 /// Reads a request body of at most `REQUEST_BODY_BYTES_MAX` bytes.
 ///
 /// Past the limit it keeps reading, and discarding, up to `REQUEST_BODY_DRAIN_BYTES_MAX`
 /// before answering 413: a server that answers and closes with unread request bytes makes
 /// the kernel reset the connection, and the client may lose the answer. Beyond the drain
 /// limit the connection is dropped.
-async fn read_body_limited(mut body: axum::body::Body) -> Result<Vec<u8>, Problem> {
+pub(crate) async fn read_body_limited(mut body: axum::body::Body) -> Result<Vec<u8>, Problem> {
     use http_body_util::BodyExt as _;
     let limit = treaty_types::limits::REQUEST_BODY_BYTES_MAX;
     let drain_max = treaty_types::limits::REQUEST_BODY_DRAIN_BYTES_MAX;

@@ -76,6 +76,27 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// Adds a header with a computed value.
+    #[must_use]
+    pub fn with_header_value(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.0.headers.push((name, value));
+        self
+    }
+
+    /// The stable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        self.0.code
+    }
+
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let p = *self.0;

@@ -1,0 +1,125 @@
+//! Federation protocol logic: trust levels and level gating, signed trust offers,
+//! counter-offers, rejections, agreements and revocations, the negotiation state machine,
+//! peer status and admission licenses.
+//!
+//! Pure: no I/O, no clock (the caller's "now" is an argument, in Unix seconds), no
+//! randomness (IDs and random bytes are arguments; Ed25519 signing is deterministic).
+//! Every parser checks a named limit ([`limits`]) before doing work, refuses members it
+//! does not know, and nothing here panics on input. Every error is a [`FedError`] with a
+//! stable code ([`FedError::code`]).
+//!
+//! | module | what |
+//! |---|---|
+//! | [`level`] | trust levels 0-4, what each permits, [`gate`] |
+//! | [`terms`] | the terms of an offer or agreement |
+//! | [`doc`] | signed documents: offers, rejections, revocations, and their JSON |
+//! | [`agreement`] | two-party signed agreements and the agreement hash |
+//! | [`proposal`] | the negotiation state machine ([`Thread`]) |
+//! | [`peer`] | peer status and its transitions |
+//! | [`license`] | admission license keys, status and limits |
+//!
+//! Signed JSON is hashed and signed over its RFC 8785 (JCS) form, with integers limited to
+//! +-(2^53 - 1), through `treaty_types::canonicalize`.
+//!
+//! # Example: a negotiation in two rounds
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use treaty_federation::*;
+//!
+//! # fn main() -> Result<(), FedError> {
+//! let (a, b) = (
+//!     "0b6f3c2e-7d1a-4c8e-9f00-1234567890ab",
+//!     "5d1e2f3a-4b5c-4d6e-8f70-0a1b2c3d4e5f",
+//! );
+//! let (key_a, key_b) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+//! let now = 1_767_225_600;
+//!
+//! // A proposes level 2; B counters with level 1; A accepts.
+//! let first = Offer {
+//!     proposal_id: "p-1".into(),
+//!     round: 1,
+//!     proposer: a.into(),
+//!     target: b.into(),
+//!     from: a.into(),
+//!     trust_level: TrustLevel::Verify,
+//!     terms: Terms::default(),
+//!     created_at: now,
+//!     expires_at: now + 86_400,
+//!     previous: None,
+//! };
+//! let first = Signed::sign(first, &key_a, "kid-a")?;
+//! // B verifies A's signature with A's key from A's JWKS, then opens its thread.
+//! first.verify(&key_a.verifying_key())?;
+//! let mut thread = Thread::open(first.clone())?;
+//! assert_eq!(thread.awaiting(), Some(b));
+//!
+//! let counter = Offer {
+//!     round: 2,
+//!     from: b.into(),
+//!     trust_level: TrustLevel::Observe,
+//!     created_at: now + 60,
+//!     previous: Some(first.hash()),
+//!     ..first.body.clone()
+//! };
+//! let counter = Signed::sign(counter, &key_b, "kid-b")?;
+//! thread.counter(counter.clone(), now + 60)?;
+//! assert_eq!(thread.awaiting(), Some(a));
+//!
+//! // A accepts: builds the agreement, signs it; B checks, signs, records.
+//! let keys = BTreeMap::from([
+//!     (a.to_owned(), PartyKey::new("kid-a", &key_a.verifying_key())),
+//!     (b.to_owned(), PartyKey::new("kid-b", &key_b.verifying_key())),
+//! ]);
+//! let agreement = Agreement::from_offer(&counter, "agr-1", now + 120, keys)?;
+//! let mut signed = SignedAgreement::new(agreement);
+//! signed.sign_as(a, &key_a, now + 120)?;
+//! thread.check_agreement(&signed.agreement, now + 130)?;
+//! signed.sign_as(b, &key_b, now + 130)?;
+//! thread.accept(signed, now + 130)?;
+//! assert_eq!(thread.status(now + 130), ProposalStatus::Accepted);
+//!
+//! // From then on, B gates A's calls by the agreed level.
+//! assert!(gate(Some(TrustLevel::Observe), Action::ReadFeed).is_ok());
+//! let err = gate(Some(TrustLevel::Observe), Action::Witness).expect_err("level 1 < 2");
+//! assert_eq!(err.code(), "trust_level_insufficient");
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod agreement;
+pub mod doc;
+mod error;
+mod json;
+pub mod level;
+pub mod license;
+pub mod limits;
+pub mod peer;
+pub mod proposal;
+pub mod terms;
+
+pub use agreement::{
+    AGREEMENT_SIGNING_DOMAIN, Agreement, PartyKey, PartySignature, SignedAgreement,
+    agreement_signing_input,
+};
+pub use doc::{
+    DOCUMENT_SIGNING_DOMAIN, DocSignature, Document, Offer, Rejection, Revocation, SIGNATURE_ALG,
+    Signed, document_signing_input,
+};
+/// Ed25519 keys, re-exported so callers need not name `ed25519-dalek` to sign or verify.
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
+pub use error::FedError;
+pub use json::{id_is_valid, node_id_is_valid, parse_json};
+pub use level::{Action, TrustLevel, gate};
+pub use license::{
+    LICENSE_KEY_LEN, LICENSE_PREFIX, LicenseKey, LicenseLimits, LicenseStatus, Tier,
+    license_from_random, parse_license_key,
+};
+pub use peer::{PeerEvent, PeerStatus};
+pub use proposal::{ProposalStatus, Thread};
+pub use terms::{Frequency, Terms};
+
+#[cfg(test)]
+mod fixtures;
