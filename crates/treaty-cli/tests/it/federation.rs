@@ -290,6 +290,19 @@ async fn three_nodes_register_both_ways() {
     assert_eq!(body["code"], "missing_signature_input");
     let (_, peers) = op(&a, Method::GET, "/v1/federation/peers", None).await;
     assert_eq!(peers["peers"].as_array().unwrap().len(), 2);
+
+    // B rotates its card key: B registers again with its peers, which learn the new key.
+    let (status, rotated) = op(&b, Method::POST, "/v1/keys/rotate", None).await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(rotated["peers_notified"], 1);
+    let kid = rotated["kid"].as_str().unwrap().to_owned();
+    let updated = wait_for("A to learn B's new key", || async {
+        peer_at(&a, &idb)
+            .await
+            .filter(|p| p["key_fingerprint"] == kid.as_str())
+    })
+    .await;
+    assert_eq!(updated["status"], "ACTIVE");
 }
 
 /// A reverse proxy in front of a node that can tamper with the registry card it serves.
@@ -510,6 +523,19 @@ async fn every_signed_request_rejection_has_its_code_and_changes_nothing() {
     let r = Req::new(Method::GET, feed.clone(), None, &kb);
     let nonce = r.nonce.clone();
     expect(r.send(&http).await.unwrap(), 403, "peer_suspended");
+    // Registering again does not lift an operator's suspension.
+    let (_, body) = op(
+        &b,
+        Method::POST,
+        "/v1/federation/peers",
+        Some(&json!({"url": a.url})),
+    )
+    .await;
+    assert_eq!(
+        body["registration"]["answer"]["code"], "peer_suspended",
+        "{body}"
+    );
+    assert_eq!(peer_at(&a, &idb).await.unwrap()["status"], "SUSPENDED");
     let (status, body) = op(
         &a,
         Method::POST,
@@ -537,7 +563,7 @@ async fn every_signed_request_rejection_has_its_code_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agreements_are_negotiated_recorded_on_both_sides_and_gate_the_feed() {
     let dir = tempfile::tempdir().unwrap();
-    let a = start(dir.path(), "a", &[]);
+    let mut a = start(dir.path(), "a", &[]);
     let b = start(dir.path(), "b", &[]);
     let (ida, idb) = (node_id(&a).await, node_id(&b).await);
     peer_up(&a, &b).await;
@@ -686,6 +712,22 @@ async fn agreements_are_negotiated_recorded_on_both_sides_and_gate_the_feed() {
         .collect();
     assert_eq!(leaves.len(), 1, "{leaves:?}");
     assert_eq!(leaves[0]["key"], "translator");
+
+    // Peers, keys and agreements survive a crash of A.
+    a.restart();
+    let (status, body, _) = Req::new(Method::GET, feed.clone(), None, &kb)
+        .send(&http)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (_, at_a) = op(
+        &a,
+        Method::GET,
+        &format!("/v1/federation/agreements/{aid}"),
+        None,
+    )
+    .await;
+    assert_eq!(at_a["agreement_hash"], hash);
 
     // Revocation with notice: in force until the notice runs out, on both sides.
     let (code, out, err) = cli(

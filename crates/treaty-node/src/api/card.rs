@@ -93,5 +93,24 @@ pub(super) async fn rotate(State(s): State<AppState>, req: Request) -> Result<Re
     };
     let snap = s.card.snapshot();
     tracing::info!(%kid, etag = %snap.etag, "card key rotated");
-    Ok(Json(json!({"kid": kid, "etag": snap.etag})).into_response())
+    // Peers know this node's keys from the card they verified; register again so each one
+    // re-fetches the card and learns the new key (the JWKS keeps the retired one, which is
+    // what proves the new card is this node's).
+    let peers: Vec<_> = s
+        .federation
+        .table()
+        .all()
+        .iter()
+        .filter(|p| p.status.accepts_calls().is_ok())
+        .cloned()
+        .collect();
+    let notified = peers.len();
+    for peer in peers {
+        let state = s.clone();
+        tokio::spawn(async move {
+            let outcome = crate::federation::register_with(&state, &peer, None).await;
+            tracing::info!(peer = %peer.row.id, %outcome, "re-registered after key rotation");
+        });
+    }
+    Ok(Json(json!({"kid": kid, "etag": snap.etag, "peers_notified": notified})).into_response())
 }
