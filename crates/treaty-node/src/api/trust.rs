@@ -36,9 +36,8 @@ const REASON_BYTES_MAX: usize = treaty_federation::limits::REASON_BYTES_MAX;
 
 fn fed_problem(e: &FedError) -> Problem {
     let status = match e.code() {
-        "not_your_turn" | "proposal_closed" | "proposal_expired" | "round_mismatch" => {
-            StatusCode::CONFLICT
-        }
+        "not_your_turn" | "proposal_closed" | "proposal_expired" | "round_mismatch"
+        | "rounds_exhausted" | "offer_chain_broken" | "proposal_mismatch" => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     Problem::new(status, e.code(), e.to_string())
@@ -352,6 +351,10 @@ async fn receive_proposal(
     let signed = Signed::<Offer>::from_value(value).map_err(|e| fed_problem(&e))?;
     let key = caller_key(s, caller, &signed.signature.kid)?;
     signed.verify(&key).map_err(|e| fed_problem(&e))?;
+    signed
+        .body
+        .check_timely(s.clock.now_ms() / 1000)
+        .map_err(|e| fed_problem(&e))?;
     let o = &signed.body;
     if o.proposer != caller.peer.row.node_id || o.target != *s.node_id {
         return Err(Problem::new(
@@ -493,9 +496,9 @@ pub(super) async fn respond(
                 "proposal_closed"
             },
             format!(
-                "proposal {id} is {}; awaiting {:?}",
+                "proposal {id} is {}; awaiting {}",
                 status.as_str(),
-                thread.awaiting()
+                thread.awaiting().unwrap_or("nobody")
             ),
         ));
     }
