@@ -250,6 +250,15 @@ pub enum HttpSigError {
         /// The time of the check.
         now: u64,
     },
+    /// The signature was created before the verifier's replay cache started (a node that
+    /// restarted has forgotten the nonces it saw, so it refuses what it could have seen).
+    #[error("signature created at {created} predates the verifier's start at {start}; sign again")]
+    PredatesStart {
+        /// The signature's `created`.
+        created: u64,
+        /// When the verifier's replay cache started.
+        start: u64,
+    },
 }
 
 impl HttpSigError {
@@ -289,6 +298,7 @@ impl HttpSigError {
             Self::NonceReplayed { .. } => "nonce_replayed",
             Self::ReplayCacheFull { .. } => "replay_cache_full",
             Self::ReplayWindowPassed { .. } => "replay_window_passed",
+            Self::PredatesStart { .. } => "signature_predates_start",
         }
     }
 }

@@ -116,8 +116,9 @@ impl Node {
             clock.now_ms(),
         )?;
         let tokens = TokenTable::from_rows(&admin.tokens()?);
-        let federation = federation::Federation::open(config.federation.clone(), &admin)
-            .map_err(NodeError::Federation)?;
+        let federation =
+            federation::Federation::open(config.federation.clone(), &admin, clock.now_ms())
+                .map_err(NodeError::Federation)?;
         let state = AppState(Arc::new(Shared {
             node_id: id.node_id.into(),
             origin: id.origin.into(),

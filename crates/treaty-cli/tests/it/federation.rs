@@ -406,7 +406,7 @@ async fn tampered_card_suspends_and_a_verified_registration_reactivates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_signed_request_rejection_has_its_code_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let a = start(dir.path(), "a", &[]);
+    let mut a = start(dir.path(), "a", &[]);
     let b = start(dir.path(), "b", &[]);
     peer_up(&b, &a).await;
     let idb = node_id(&b).await;
@@ -558,6 +558,26 @@ async fn every_signed_request_rejection_has_its_code_and_changes_nothing() {
     assert_eq!(ledger_size(&a).await, size);
     let (_, list) = op(&a, Method::GET, "/v1/federation/proposals", None).await;
     assert_eq!(list["proposals"], json!([]));
+
+    // A restart forgets the nonces it saw, so a request signed before the restart is
+    // refused rather than replayable.
+    let r = Req::new(Method::GET, feed.clone(), None, &kb);
+    expect(
+        r.send(&http).await.unwrap(),
+        403,
+        "trust_level_insufficient",
+    );
+    // Make sure the new process starts in a later second than the request's `created`.
+    let signed_at = r.created;
+    while now_s() <= signed_at {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.restart();
+    expect(
+        r.send(&http).await.unwrap(),
+        401,
+        "signature_predates_start",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

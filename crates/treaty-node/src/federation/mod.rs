@@ -198,6 +198,8 @@ pub struct Federation {
     pub client: PeerClient,
     table: RwLock<Arc<PeerTable>>,
     replay: Mutex<ReplayCache>,
+    /// When the replay cache started (Unix seconds): nonces seen before are forgotten.
+    started_s: u64,
     cas: Vec<mtls::TrustedCa>,
 }
 
@@ -206,7 +208,7 @@ impl Federation {
     ///
     /// # Errors
     /// Storage errors, or unusable TLS material for peer calls (as text).
-    pub fn open(settings: FederationSettings, w: &Writer) -> Result<Self, String> {
+    pub fn open(settings: FederationSettings, w: &Writer, now_ms: u64) -> Result<Self, String> {
         let client = PeerClient::new(&settings)?;
         let cas = match &settings.client_ca_bundle {
             Some(path) => mtls::load_cas(path)?,
@@ -222,6 +224,7 @@ impl Federation {
                 treaty_httpsig::limits::SIGNATURE_VALIDITY_SECONDS_DEFAULT
                     .max(treaty_httpsig::limits::CLOCK_SKEW_SECONDS_DEFAULT * 2),
             )),
+            started_s: now_ms / 1000,
             cas,
         })
     }
@@ -248,9 +251,13 @@ impl Federation {
     }
 
     /// Records a verified request's nonce (the replay check, the last step of verification).
+    /// The cache lives in memory, so a request signed before this node started is refused
+    /// (`signature_predates_start`): its nonce may have been seen by the previous process,
+    /// and a restart must not reopen a window for replays.
     ///
     /// # Errors
-    /// `nonce_replayed`, `replay_cache_full`, `replay_window_passed`.
+    /// `nonce_replayed`, `replay_cache_full`, `replay_window_passed`,
+    /// `signature_predates_start`.
     pub fn admit_nonce(
         &self,
         auth: treaty_httpsig::Authenticated,
@@ -260,7 +267,14 @@ impl Federation {
             .replay
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.admit(auth, now_s).map(|_| ())
+        let verified = cache.admit(auth, now_s)?;
+        if verified.created() < self.started_s {
+            return Err(HttpSigError::PredatesStart {
+                created: verified.created(),
+                start: self.started_s,
+            });
+        }
+        Ok(())
     }
 }
 
