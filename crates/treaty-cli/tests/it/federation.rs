@@ -724,14 +724,38 @@ async fn agreements_are_negotiated_recorded_on_both_sides_and_gate_the_feed() {
         .unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["collections"], json!(["agent-card"]));
-    let leaves: Vec<Value> = body["entries"]
-        .as_array()
-        .unwrap()
+    // Every entry travels in order; only the shared collection's carry their bytes.
+    let entries = body["entries"].as_array().unwrap();
+    assert_eq!(entries.len() as u64, body["tree_size"].as_u64().unwrap());
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(e["index"], i);
+    }
+    let leaves: Vec<Value> = entries
         .iter()
-        .map(|e| serde_json::from_slice(&unb64(e["leaf"].as_str().unwrap())).unwrap())
+        .filter_map(|e| e["leaf"].as_str())
+        .map(|l| serde_json::from_slice(&unb64(l)).unwrap())
         .collect();
     assert_eq!(leaves.len(), 1, "{leaves:?}");
     assert_eq!(leaves[0]["key"], "translator");
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e["leaf"].is_null())
+            .all(|e| e["leaf_hash"].is_string())
+    );
+    assert_eq!(
+        body["consistency"],
+        json!([]),
+        "a full page ends at the checkpoint"
+    );
+    // A first page of one entry carries the proof from 1 to the checkpoint.
+    let (status, page, _) = Req::new(Method::GET, format!("{feed}?since=0&limit=1"), None, &kb)
+        .send(&http)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["next"], 1);
+    assert!(!page["consistency"].as_array().unwrap().is_empty());
 
     // Peers, keys and agreements survive a crash of A.
     a.restart();

@@ -842,14 +842,18 @@ pub const FED_FEED: Endpoint = Endpoint {
     method: Method::Get,
     path: "/v1/federation/entries",
     tag: "federation",
-    summary: "The sync feed (trust level 1, observe): ledger entries of the collections shared with the calling peer, from `start`, with the newest checkpoint.",
+    summary: "The sync feed (trust level 1, observe): every ledger entry from `since` in order (leaf bytes for the collections the agreement shares, the leaf hash only for the rest), the newest signed checkpoint, and the consistency proof from the page's end to it.",
     auth: Auth::Peer,
     params: &[
-        query("start", "integer", "First ledger index (default 0)."),
+        query(
+            "since",
+            "integer",
+            "First ledger index (default 0); at most the checkpoint size.",
+        ),
         query(
             "limit",
             "integer",
-            "Ledger entries to scan, 1-1000 (default 100).",
+            "Entries per page, 1-10000 (default 1000).",
         ),
     ],
     request: None,

@@ -622,11 +622,21 @@ pub(super) async fn update_license(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FeedQuery {
-    start: Option<u64>,
+    since: Option<u64>,
     limit: Option<u32>,
 }
 
+/// Entries per feed page by default, and at most.
+const FEED_PAGE_DEFAULT: u32 = 1000;
+/// Largest feed page.
+pub const FEED_PAGE_MAX: u32 = 10_000;
+
 /// `GET /v1/federation/entries`: the sync feed, at trust level 1.
+///
+/// Every entry from `since` travels, in order, so the puller can extend its copy of this
+/// node's tree: entries of shared collections with their leaf bytes, all others as their
+/// leaf hash only. With the newest checkpoint comes the consistency proof from the page's
+/// end to it, so each page verifies on its own.
 pub(super) async fn entries(
     State(s): State<AppState>,
     Q(q): Q<FeedQuery>,
@@ -639,43 +649,71 @@ pub(super) async fn entries(
         problem_of(&e, StatusCode::FORBIDDEN)
             .with("needed_level", Action::ReadFeed.required_level().as_u8())
     })?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
+    let limit = q.limit.unwrap_or(FEED_PAGE_DEFAULT);
+    if !(1..=FEED_PAGE_MAX).contains(&limit) {
         return Err(Problem::bad_request(
-            "invalid_limit",
-            "limit must be 1-1000",
+            "limit_out_of_range",
+            format!("limit must be 1-{FEED_PAGE_MAX}"),
         ));
     }
     let head = s.head();
-    let start = q.start.unwrap_or(0).min(head.size);
+    let since = q.since.unwrap_or(0);
+    if since > head.size {
+        return Err(Problem::bad_request(
+            "index_out_of_range",
+            format!(
+                "since {since} is beyond the newest checkpoint's size {}",
+                head.size
+            ),
+        )
+        .with("checkpoint_size", head.size));
+    }
     let shared = s
         .federation
         .table()
         .shared_collections(&caller.peer.row.id, s.clock.now_ms());
-    let rows = s.readers.run(move |r| Ok(r.entries(start, limit)?)).await?;
-    let scanned = rows.iter().filter(|r| r.index < head.size).count() as u64;
+    let size = head.size;
+    let (rows, proof) = s
+        .readers
+        .run(move |r| {
+            let rows: Vec<_> = r
+                .entries(since, limit)?
+                .into_iter()
+                .filter(|e| e.index < size)
+                .collect();
+            let next = since + rows.len() as u64;
+            let proof = if next == 0 || next == size {
+                Vec::new()
+            } else {
+                r.consistency_proof(next, size)?
+            };
+            Ok((rows, proof))
+        })
+        .await?;
+    let next = since + rows.len() as u64;
     let entries: Vec<Value> = rows
         .into_iter()
-        .filter(|r| r.index < head.size)
-        .filter_map(|r| {
-            let entry = treaty_types::LedgerEntry::from_leaf_bytes(&r.leaf).ok()?;
-            match entry {
-                treaty_types::LedgerEntry::Record { collection, .. }
-                    if shared.iter().any(|c| c == collection.as_str()) =>
-                {
-                    Some(json!({"index": r.index, "leaf": b64(&r.leaf)}))
-                }
-                _ => None,
+        .map(|r| {
+            let shared_record = matches!(
+                treaty_types::LedgerEntry::from_leaf_bytes(&r.leaf),
+                Ok(treaty_types::LedgerEntry::Record { ref collection, .. })
+                    if shared.iter().any(|c| c == collection.as_str())
+            );
+            if shared_record {
+                json!({"index": r.index, "leaf": b64(&r.leaf)})
+            } else {
+                json!({"index": r.index, "leaf_hash": b64(&r.leaf_hash)})
             }
         })
         .collect();
     Ok(Json(json!({
         "checkpoint": head.note,
-        "tree_size": head.size,
-        "start": start,
-        "next": start + scanned,
+        "tree_size": size,
+        "since": since,
+        "next": next,
         "collections": shared,
         "entries": entries,
+        "consistency": proof.iter().map(|h| b64(h)).collect::<Vec<_>>(),
     }))
     .into_response())
 }
