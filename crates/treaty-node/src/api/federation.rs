@@ -629,7 +629,7 @@ pub(super) struct FeedQuery {
 /// Entries per feed page by default, and at most.
 const FEED_PAGE_DEFAULT: u32 = 1000;
 /// Largest feed page.
-pub const FEED_PAGE_MAX: u32 = 10_000;
+const FEED_PAGE_MAX: u32 = 10_000;
 
 /// `GET /v1/federation/entries`: the sync feed, at trust level 1.
 ///
