@@ -276,6 +276,14 @@ pub enum FedError {
     /// The license is revoked, which is final.
     #[error("the license is revoked; revocation is final")]
     LicenseRevoked,
+    /// A stored [`crate::PeerLog`] is not a state sync verification produces (a range of
+    /// the wrong shape, a held checkpoint that does not parse or does not match). It is the
+    /// puller's own state, so this is never held against the peer.
+    #[error("invalid peer log: {reason}")]
+    InvalidPeerLog {
+        /// Which rule the state breaks.
+        reason: &'static str,
+    },
 }
 
 impl FedError {
@@ -320,6 +328,7 @@ impl FedError {
             FedError::PeerRevoked => "peer_revoked",
             FedError::LicenseMalformed { .. } => "license_malformed",
             FedError::LicenseRevoked => "license_revoked",
+            FedError::InvalidPeerLog { .. } => "invalid_peer_log",
         }
     }
 }

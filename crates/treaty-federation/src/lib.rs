@@ -17,6 +17,7 @@
 //! | [`proposal`] | the negotiation state machine ([`Thread`]) |
 //! | [`peer`] | peer status and its transitions |
 //! | [`license`] | admission license keys, status and limits |
+//! | [`sync`] | verifying a peer's sync feed page against its signed checkpoint ([`verify_page`]) |
 //!
 //! Signed JSON is hashed and signed over its RFC 8785 (JCS) form, with integers limited to
 //! +-(2^53 - 1), through `treaty_types::canonicalize`.
@@ -98,6 +99,7 @@ pub mod license;
 pub mod limits;
 pub mod peer;
 pub mod proposal;
+pub mod sync;
 pub mod terms;
 
 pub use agreement::{
@@ -119,6 +121,9 @@ pub use license::{
 };
 pub use peer::{PeerEvent, PeerStatus};
 pub use proposal::{ProposalStatus, Thread};
+pub use sync::{
+    Applied, Discrepancy, DiscrepancyKind, FeedEntry, FeedPage, PeerLog, checkpoint_of, verify_page,
+};
 pub use terms::{Frequency, Terms};
 
 #[cfg(test)]

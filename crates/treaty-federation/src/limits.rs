@@ -37,3 +37,7 @@ pub const MAX_EVENTS_PER_MINUTE_LIMIT: u32 = 1_000_000;
 /// offer at [`DOCUMENT_BYTES_MAX`] plus a rejection or an agreement, with room for white
 /// space.
 pub const THREAD_BYTES_MAX: usize = (ROUNDS_MAX as usize + 2) * DOCUMENT_BYTES_MAX * 2;
+/// Most entries in one sync feed page the puller verifies: the feed's largest page (its
+/// `limit` is 1-10,000). Bounds the hashing, parsing and memory of one verification; a
+/// longer page is refused before any of that work.
+pub const SYNC_PAGE_ENTRIES_MAX: usize = 10_000;

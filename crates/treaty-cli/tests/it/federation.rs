@@ -757,6 +757,47 @@ async fn agreements_are_negotiated_recorded_on_both_sides_and_gate_the_feed() {
     assert_eq!(page["next"], 1);
     assert!(!page["consistency"].as_array().unwrap().is_empty());
 
+    // A puller verifies the feed page by page against A's signed checkpoints (the sync
+    // verifier of treaty-federation, fed the node's wire format), and tampering is caught.
+    let (_, vk) = a.get_text("/v1/log/verifier-key").await;
+    let origin = a.get_json("/healthz").await.1["origin"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut log = treaty_federation::PeerLog::empty();
+    let mut pages = 0;
+    loop {
+        let url = format!("{feed}?since={}&limit=2", log.size);
+        let (status, page, _) = Req::new(Method::GET, url, None, &kb)
+            .send(&http)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{page}");
+        let parsed = feed_page(&page);
+        let applied = treaty_federation::verify_page(&log, &parsed, vk.trim(), &origin)
+            .unwrap_or_else(|d| panic!("{}: {}", d.kind.as_str(), d.detail));
+        if pages == 0 && !parsed.entries.is_empty() {
+            // The same page with one leaf hash flipped never verifies.
+            let mut bad = feed_page(&page);
+            if let Some(treaty_federation::FeedEntry::Hash { leaf_hash, .. }) = bad
+                .entries
+                .iter_mut()
+                .find(|e| matches!(e, treaty_federation::FeedEntry::Hash { .. }))
+            {
+                leaf_hash[0] ^= 1;
+                assert!(treaty_federation::verify_page(&log, &bad, vk.trim(), &origin).is_err());
+            }
+        }
+        pages += 1;
+        let done = applied.log.size == applied.checkpoint.size();
+        log = applied.log;
+        if done {
+            break;
+        }
+    }
+    assert_eq!(log.size, page_size(&body));
+    assert!(pages >= 2);
+
     // Peers, keys and agreements survive a crash of A.
     a.restart();
     let (status, body, _) = Req::new(Method::GET, feed.clone(), None, &kb)
@@ -1056,6 +1097,43 @@ async fn a_noisy_peer_gets_429_with_retry_after_and_recovers() {
         assert!(Instant::now() < deadline, "never recovered");
         let wait: u64 = retry.expect("Retry-After").parse().unwrap();
         tokio::time::sleep(Duration::from_secs(wait)).await;
+    }
+}
+
+fn page_size(page: &Value) -> u64 {
+    page["tree_size"].as_u64().unwrap()
+}
+
+/// The node's feed answer as the sync verifier's page.
+fn feed_page(page: &Value) -> treaty_federation::FeedPage {
+    let entries = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let index = e["index"].as_u64().unwrap();
+            match e["leaf"].as_str() {
+                Some(leaf) => treaty_federation::FeedEntry::Full {
+                    index,
+                    leaf: unb64(leaf),
+                },
+                None => treaty_federation::FeedEntry::Hash {
+                    index,
+                    leaf_hash: unb64(e["leaf_hash"].as_str().unwrap()).try_into().unwrap(),
+                },
+            }
+        })
+        .collect();
+    treaty_federation::FeedPage {
+        since: page["since"].as_u64().unwrap(),
+        entries,
+        checkpoint: page["checkpoint"].as_str().unwrap().to_owned(),
+        consistency: page["consistency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| unb64(h.as_str().unwrap()).try_into().unwrap())
+            .collect(),
     }
 }
 
