@@ -5,112 +5,20 @@
 //! is a parser-differential hazard (another implementation may keep the first), and RFC 8259
 //! section 4 leaves the behavior open, so [`parse_strict`] refuses duplicates outright.
 
-use std::fmt;
-
-use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 use crate::CardError;
 use crate::error::clip;
 
 /// Parses one JSON value, refusing duplicate member names anywhere in it.
 pub(crate) fn parse_strict(what: &'static str, bytes: &[u8]) -> Result<Value, CardError> {
-    serde_json::from_slice::<Strict>(bytes)
-        .map(|s| s.0)
-        .map_err(|e| CardError::InvalidJson {
-            what,
-            reason: e.to_string(),
-        })
+    treaty_types::strict::parse_strict(bytes).map_err(|e| CardError::InvalidJson {
+        what,
+        reason: e.to_string(),
+    })
 }
 
-/// A `Value` deserialized by [`StrictVisitor`].
-struct Strict(Value);
-
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(Strict)
-    }
-}
-
-/// Builds a `Value` like serde_json's own visitor, except that objects refuse repeated names.
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        // Kept (not refused here) so that `check_json` reports it with its JSON pointer.
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("number is not finite"))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(Strict(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
-        while let Some(key) = access.next_key::<String>()? {
-            if map.contains_key(&key) {
-                return Err(de::Error::custom(format!(
-                    "duplicate member name {:?}",
-                    clip(&key)
-                )));
-            }
-            let Strict(value) = access.next_value()?;
-            map.insert(key, value);
-        }
-        Ok(Value::Object(map))
-    }
-}
-
-/// `parent` extended by one member name, escaped as RFC 6901 requires.
-pub(crate) fn pointer(parent: &str, key: &str) -> String {
-    format!("{parent}/{}", key.replace('~', "~0").replace('/', "~1"))
-}
-
-/// `parent` extended by one array index.
-pub(crate) fn pointer_index(parent: &str, index: usize) -> String {
-    format!("{parent}/{index}")
-}
+pub(crate) use treaty_types::strict::{pointer, pointer_index};
 
 /// The pointer to show for `path`: the root is shown as `/` rather than the empty string.
 fn shown(path: &str) -> String {

@@ -8,6 +8,7 @@ pub mod jcs;
 pub mod limits;
 pub mod record;
 pub mod schema;
+pub mod strict;
 
 pub use jcs::{JsonError, canonicalize, check_json};
 pub use record::{

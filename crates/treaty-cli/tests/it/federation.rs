@@ -288,6 +288,18 @@ async fn three_nodes_register_both_ways() {
         .await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["code"], "missing_signature_input");
+    // Federation bodies carry signed documents: a repeated member name is refused outright.
+    let r = a
+        .http
+        .post(format!("{}/v1/federation/register", a.url))
+        .header("content-type", "application/json")
+        .body(r#"{"nodeId":"x","nodeId":"y"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_json", "{body}");
     let (_, peers) = op(&a, Method::GET, "/v1/federation/peers", None).await;
     assert_eq!(peers["peers"].as_array().unwrap().len(), 2);
 

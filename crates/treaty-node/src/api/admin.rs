@@ -17,14 +17,12 @@ use treaty_types::{CollectionName, CollectionSchema};
 /// Longest description or token name, in bytes.
 const LABEL_BYTES_MAX: usize = 1024;
 
-fn admin<T>(
+/// Runs `f` on the operator-action connection.
+pub(super) fn admin<T>(
     s: &AppState,
     f: impl FnOnce(&treaty_store::Writer) -> Result<T, treaty_store::StoreError>,
 ) -> Result<T, Problem> {
-    let w = s
-        .admin
-        .lock()
-        .map_err(|_| Problem::internal("admin connection poisoned"))?;
+    let w = s.writer()?;
     Ok(f(&w)?)
 }
 

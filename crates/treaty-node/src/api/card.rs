@@ -83,10 +83,7 @@ pub(super) async fn rotate(State(s): State<AppState>, req: Request) -> Result<Re
         .unwrap_or_default();
     let now = s.clock.now_ms();
     let kid = {
-        let mut w = s
-            .admin
-            .lock()
-            .map_err(|_| Problem::internal("admin connection poisoned"))?;
+        let mut w = s.writer()?;
         s.card
             .rotate(&mut w, &collections, now)
             .map_err(Problem::internal)?

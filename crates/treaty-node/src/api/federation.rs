@@ -25,7 +25,8 @@ const OPERATOR_REASON_PREFIX: &str = "operator: ";
 /// Longest license name or suspension reason, in bytes.
 const LABEL_BYTES_MAX: usize = 512;
 
-fn problem_of(e: &treaty_federation::FedError, status: StatusCode) -> Problem {
+/// A federation rule's error as a problem with `status`.
+pub(super) fn problem_of(e: &treaty_federation::FedError, status: StatusCode) -> Problem {
     Problem::new(status, e.code(), e.to_string())
 }
 
@@ -138,10 +139,7 @@ pub(super) async fn register(State(s): State<AppState>, req: Request) -> Result<
     }
     let license = check_presented_license(&s, body.license.as_deref(), existing.as_deref())?;
     let peer_id = {
-        let mut w = s
-            .admin
-            .lock()
-            .map_err(|_| Problem::internal("admin connection poisoned"))?;
+        let mut w = s.writer()?;
         match &existing {
             Some(p) => p.row.id.clone(),
             None => {
@@ -229,10 +227,7 @@ fn check_presented_license(
     };
     let hash = parse_license_key(key).map_err(|e| problem_of(&e, StatusCode::FORBIDDEN))?;
     let lic = {
-        let w = s
-            .admin
-            .lock()
-            .map_err(|_| Problem::internal("admin connection poisoned"))?;
+        let w = s.writer()?;
         w.license_by_hash(&hash)?
     };
     let Some(lic) = lic else {
@@ -262,10 +257,7 @@ fn operator(s: &AppState, parts: &axum::http::request::Parts) -> Result<(), Prob
 
 fn peer_view(s: &AppState, peer: &crate::federation::PeerEntry) -> Result<Value, Problem> {
     let failures = {
-        let w = s
-            .admin
-            .lock()
-            .map_err(|_| Problem::internal("admin connection poisoned"))?;
+        let w = s.writer()?;
         w.peer_failures(&peer.row.id, PEER_FAILURES_SHOWN)?
     };
     Ok(peer_json(s, peer, &failures))
@@ -286,7 +278,8 @@ pub(super) async fn list_peers(
     Ok(Json(json!({ "peers": peers })).into_response())
 }
 
-fn find_peer(
+/// A peer by id or node id, or 404 `unknown_peer`.
+pub(super) fn find_peer(
     s: &AppState,
     id: &str,
 ) -> Result<std::sync::Arc<crate::federation::PeerEntry>, Problem> {
@@ -399,10 +392,7 @@ fn set_status(
     status: PeerStatus,
     reason: Option<String>,
 ) -> Result<(), Problem> {
-    let mut w = s
-        .admin
-        .lock()
-        .map_err(|_| Problem::internal("admin connection poisoned"))?;
+    let mut w = s.writer()?;
     if let Some(mut row) = w.peer(peer_id)? {
         row.status = status.as_str().to_owned();
         row.status_reason = reason;
@@ -446,10 +436,7 @@ pub(super) async fn remove_peer(
 ) -> Result<Response, Problem> {
     operator(&s, &req.into_parts().0)?;
     let peer = find_peer(&s, &id)?;
-    let mut w = s
-        .admin
-        .lock()
-        .map_err(|_| Problem::internal("admin connection poisoned"))?;
+    let mut w = s.writer()?;
     w.delete_peer(&peer.row.id)?;
     s.federation.reload(&w)?;
     tracing::info!(peer = %peer.row.id, node = %peer.row.node_id, "peer removed");
@@ -532,10 +519,7 @@ pub(super) async fn issue_license(
         updated_ms: now,
     };
     {
-        let mut w = s
-            .admin
-            .lock()
-            .map_err(|_| Problem::internal("admin connection poisoned"))?;
+        let mut w = s.writer()?;
         w.insert_license(&row)?;
     }
     let mut out = license_json(&row);
@@ -550,10 +534,7 @@ pub(super) async fn list_licenses(
 ) -> Result<Response, Problem> {
     operator(&s, &req.into_parts().0)?;
     let rows = {
-        let w = s
-            .admin
-            .lock()
-            .map_err(|_| Problem::internal("admin connection poisoned"))?;
+        let w = s.writer()?;
         w.licenses()?
     };
     Ok(
@@ -582,10 +563,7 @@ pub(super) async fn update_license(
     let to = LicenseStatus::parse(&body.status)
         .map_err(|e| problem_of(&e, StatusCode::UNPROCESSABLE_ENTITY))?;
     let now = s.clock.now_ms();
-    let mut w = s
-        .admin
-        .lock()
-        .map_err(|_| Problem::internal("admin connection poisoned"))?;
+    let mut w = s.writer()?;
     let Some(mut lic) = w.license(&id)? else {
         return Err(Problem::not_found(
             "unknown_license",

@@ -271,6 +271,16 @@ impl AppState {
             .and_then(|t| t.by_hash.get(&hash).cloned())
     }
 
+    /// The operator-action connection (collections, tokens, peers, licenses).
+    ///
+    /// # Errors
+    /// 500 if a panic poisoned it.
+    pub fn writer(&self) -> Result<MutexGuard<'_, Writer>, Problem> {
+        self.admin
+            .lock()
+            .map_err(|_| Problem::internal("admin connection poisoned"))
+    }
+
     /// Marks the registry card stale after an operator edit (collections, schemas, keys).
     pub fn card_changed(&self) {
         let collections = self
@@ -524,7 +534,7 @@ pub async fn json_body(req: Request) -> Result<serde_json::Value, Problem> {
 }
 
 /// Reads a request body that is JSON or empty, keeping the exact bytes (signed requests
-/// need them): `Null` for an empty body.
+/// need them): `Null` for an empty body. Duplicate member names are refused.
 ///
 /// # Errors
 /// 413 past the body limit, 415 for another media type, 400 for malformed JSON.
@@ -551,7 +561,9 @@ pub async fn read_json_request(
             "send the body as application/json",
         ));
     }
-    let value = serde_json::from_slice(&bytes).map_err(|e| {
+    // Strict: these bodies carry signed documents, where a parser that keeps one of two
+    // equal member names could be made to check another document than it stores.
+    let value = treaty_types::strict::parse_strict(&bytes).map_err(|e| {
         Problem::bad_request("invalid_json", format!("body is not valid JSON: {e}"))
     })?;
     Ok((bytes, value))

@@ -7,6 +7,8 @@
 //! changes (one sequencer batch), so both ledgers hold every step. A step the other node
 //! refuses is recorded nowhere.
 
+use super::admin::admin;
+use super::federation::{find_peer, problem_of};
 use super::problem::Problem;
 use super::records::write_problem;
 use super::{AppState, P, Q, endpoints, read_json_request};
@@ -23,10 +25,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use treaty_federation::{
-    Agreement, FedError, Offer, PartyKey, Rejection, Revocation, Signed, SignedAgreement, Terms,
-    Thread, TrustLevel,
+    Agreement, Document, FedError, Offer, PartyKey, Rejection, Revocation, Signed, SignedAgreement,
+    Terms, Thread, TrustLevel,
 };
 use treaty_httpsig::{SigningKey, VerifyingKey};
 use treaty_store::{AgreementRow, FedOp, ProposalRow};
@@ -40,18 +41,7 @@ fn fed_problem(e: &FedError) -> Problem {
         | "rounds_exhausted" | "offer_chain_broken" | "proposal_mismatch" => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    Problem::new(status, e.code(), e.to_string())
-}
-
-fn admin<T>(
-    s: &AppState,
-    f: impl FnOnce(&treaty_store::Writer) -> Result<T, treaty_store::StoreError>,
-) -> Result<T, Problem> {
-    let w = s
-        .admin
-        .lock()
-        .map_err(|_| Problem::internal("admin connection poisoned"))?;
-    Ok(f(&w)?)
+    problem_of(e, status)
 }
 
 /// This node's signing key, `kid` and public key.
@@ -76,13 +66,17 @@ fn caller_key(s: &AppState, caller: &PeerCaller, kid: &str) -> Result<VerifyingK
     }
 }
 
-fn find_peer(s: &AppState, id: &str) -> Result<Arc<PeerEntry>, Problem> {
-    s.federation.table().find(id).ok_or_else(|| {
-        Problem::not_found(
-            "unknown_peer",
-            format!("no peer {id:?}; GET /v1/federation/peers lists them"),
-        )
-    })
+/// Parses a signed document the calling peer delivered and checks its signature with the
+/// caller's own key.
+fn signed_by_caller<T: Document>(
+    s: &AppState,
+    caller: &PeerCaller,
+    doc: &Value,
+) -> Result<Signed<T>, Problem> {
+    let signed = Signed::<T>::from_value(doc).map_err(|e| fed_problem(&e))?;
+    let key = caller_key(s, caller, &signed.signature.kid)?;
+    signed.verify(&key).map_err(|e| fed_problem(&e))?;
+    Ok(signed)
 }
 
 /// The peer must be able to take part (ACTIVE, INACTIVE or DRIFT).
@@ -226,6 +220,29 @@ async fn record(s: &AppState, kind: FedKind, document: Value, op: FedOp) -> Resu
         .map_err(write_problem)
 }
 
+/// Writes a proposal step (offer, counter-offer or rejection) with the proposal's new state.
+async fn record_offer_step(
+    s: &AppState,
+    row: &ProposalRow,
+    document: Value,
+) -> Result<u64, Problem> {
+    record(
+        s,
+        FedKind::Proposal,
+        document,
+        FedOp {
+            proposal: Some(row.clone()),
+            agreement: None,
+        },
+    )
+    .await
+}
+
+/// The stored row of `row`'s proposal after its thread moved on.
+fn advanced(thread: &Thread, row: &ProposalRow, now_ms: u64) -> ProposalRow {
+    proposal_row(thread, &row.peer_id, &row.direction, row.created_ms, now_ms)
+}
+
 /// Whether a request is a peer's signed delivery rather than the operator acting.
 fn from_peer(parts: &Parts) -> bool {
     CapturedRequest::is_signed(parts)
@@ -318,16 +335,7 @@ pub(super) async fn create_proposal(
     )
     .await?;
     let row = proposal_row(&thread, &peer.row.id, "outgoing", now_ms, now_ms);
-    let index = record(
-        &s,
-        FedKind::Proposal,
-        signed.to_value(),
-        FedOp {
-            proposal: Some(row.clone()),
-            agreement: None,
-        },
-    )
-    .await?;
+    let index = record_offer_step(&s, &row, signed.to_value()).await?;
     tracing::info!(proposal = %row.id, peer = %peer.row.id, level = level.as_u8(), "trust proposal sent");
     let mut out = proposal_json(&row, now_ms, false);
     out["ledger_index"] = json!(index);
@@ -348,9 +356,7 @@ async fn receive_proposal(
             "this registry's trust policy accepts no proposals",
         ));
     }
-    let signed = Signed::<Offer>::from_value(value).map_err(|e| fed_problem(&e))?;
-    let key = caller_key(s, caller, &signed.signature.kid)?;
-    signed.verify(&key).map_err(|e| fed_problem(&e))?;
+    let signed: Signed<Offer> = signed_by_caller(s, caller, value)?;
     signed
         .body
         .check_timely(s.clock.now_ms() / 1000)
@@ -391,16 +397,7 @@ async fn receive_proposal(
         ));
     }
     let row = proposal_row(&thread, &caller.peer.row.id, "incoming", now_ms, now_ms);
-    let index = record(
-        s,
-        FedKind::Proposal,
-        signed.to_value(),
-        FedOp {
-            proposal: Some(row.clone()),
-            agreement: None,
-        },
-    )
-    .await?;
+    let index = record_offer_step(s, &row, signed.to_value()).await?;
     tracing::info!(proposal = %row.id, peer = %caller.peer.row.id, "trust proposal received");
     let mut out = proposal_json(&row, now_ms, false);
     out["ledger_index"] = json!(index);
@@ -535,23 +532,8 @@ pub(super) async fn respond(
                 StatusCode::OK,
             )
             .await?;
-            let new_row = proposal_row(
-                &thread,
-                &row.peer_id,
-                &row.direction,
-                row.created_ms,
-                now_ms,
-            );
-            record(
-                &s,
-                FedKind::Proposal,
-                signed.to_value(),
-                FedOp {
-                    proposal: Some(new_row.clone()),
-                    agreement: None,
-                },
-            )
-            .await?;
+            let new_row = advanced(&thread, &row, now_ms);
+            record_offer_step(&s, &new_row, signed.to_value()).await?;
             Ok(Json(proposal_json(&new_row, now_ms, false)).into_response())
         }
         "counter" => {
@@ -588,23 +570,8 @@ pub(super) async fn respond(
                 StatusCode::OK,
             )
             .await?;
-            let new_row = proposal_row(
-                &thread,
-                &row.peer_id,
-                &row.direction,
-                row.created_ms,
-                now_ms,
-            );
-            record(
-                &s,
-                FedKind::Proposal,
-                signed.to_value(),
-                FedOp {
-                    proposal: Some(new_row.clone()),
-                    agreement: None,
-                },
-            )
-            .await?;
+            let new_row = advanced(&thread, &row, now_ms);
+            record_offer_step(&s, &new_row, signed.to_value()).await?;
             Ok(Json(proposal_json(&new_row, now_ms, false)).into_response())
         }
         "accept" => {
@@ -699,10 +666,7 @@ pub(super) async fn respond(
 }
 
 fn reload(s: &AppState) -> Result<(), Problem> {
-    let w = s
-        .admin
-        .lock()
-        .map_err(|_| Problem::internal("admin connection poisoned"))?;
+    let w = s.writer()?;
     s.federation.reload(&w)?;
     Ok(())
 }
@@ -713,7 +677,7 @@ fn established(
     full: &SignedAgreement,
     now_ms: u64,
 ) -> (ProposalRow, AgreementRow) {
-    let new_row = proposal_row(thread, &row.peer_id, &row.direction, row.created_ms, now_ms);
+    let new_row = advanced(thread, row, now_ms);
     let a = &full.agreement;
     let agreement_row = AgreementRow {
         id: a.agreement_id.clone(),
@@ -761,62 +725,28 @@ async fn receive_step(
     match step.action.as_str() {
         "reject" => {
             let doc = step.rejection.ok_or_else(|| missing("rejection"))?;
-            let signed = Signed::<Rejection>::from_value(&doc).map_err(|e| fed_problem(&e))?;
-            let key = caller_key(s, caller, &signed.signature.kid)?;
-            signed.verify(&key).map_err(|e| fed_problem(&e))?;
+            let signed: Signed<Rejection> = signed_by_caller(s, caller, &doc)?;
             if signed.body.from != caller_node {
                 return Err(wrong_party());
             }
             thread
                 .reject(signed.clone(), now_s)
                 .map_err(|e| fed_problem(&e))?;
-            let new_row = proposal_row(
-                &thread,
-                &row.peer_id,
-                &row.direction,
-                row.created_ms,
-                now_ms,
-            );
-            record(
-                s,
-                FedKind::Proposal,
-                signed.to_value(),
-                FedOp {
-                    proposal: Some(new_row.clone()),
-                    agreement: None,
-                },
-            )
-            .await?;
+            let new_row = advanced(&thread, &row, now_ms);
+            record_offer_step(s, &new_row, signed.to_value()).await?;
             Ok(Json(proposal_json(&new_row, now_ms, false)).into_response())
         }
         "counter" => {
             let doc = step.offer.ok_or_else(|| missing("offer"))?;
-            let signed = Signed::<Offer>::from_value(&doc).map_err(|e| fed_problem(&e))?;
-            let key = caller_key(s, caller, &signed.signature.kid)?;
-            signed.verify(&key).map_err(|e| fed_problem(&e))?;
+            let signed: Signed<Offer> = signed_by_caller(s, caller, &doc)?;
             if signed.body.from != caller_node {
                 return Err(wrong_party());
             }
             thread
                 .counter(signed.clone(), now_s)
                 .map_err(|e| fed_problem(&e))?;
-            let new_row = proposal_row(
-                &thread,
-                &row.peer_id,
-                &row.direction,
-                row.created_ms,
-                now_ms,
-            );
-            record(
-                s,
-                FedKind::Proposal,
-                signed.to_value(),
-                FedOp {
-                    proposal: Some(new_row.clone()),
-                    agreement: None,
-                },
-            )
-            .await?;
+            let new_row = advanced(&thread, &row, now_ms);
+            record_offer_step(s, &new_row, signed.to_value()).await?;
             Ok(Json(proposal_json(&new_row, now_ms, false)).into_response())
         }
         "accept" => {
@@ -936,9 +866,7 @@ pub(super) async fn revoke_agreement(
                 format!("no agreement {id:?}"),
             ));
         }
-        let signed = Signed::<Revocation>::from_value(&value).map_err(|e| fed_problem(&e))?;
-        let key = caller_key(&s, &caller, &signed.signature.kid)?;
-        signed.verify(&key).map_err(|e| fed_problem(&e))?;
+        let signed: Signed<Revocation> = signed_by_caller(&s, &caller, &value)?;
         check_revocation(&row, &signed.body, &caller.peer.row.node_id)?;
         apply_revocation(&s, row, &signed).await?
     } else {

@@ -581,10 +581,7 @@ pub async fn verify_peer(
 ) -> Result<Option<PeerRow>, Problem> {
     let outcome = check_card(state, claim, deferred).await;
     let now = state.clock.now_ms();
-    let mut w = state
-        .admin
-        .lock()
-        .map_err(|_| Problem::internal("admin connection poisoned"))?;
+    let mut w = state.writer()?;
     let Some(mut row) = w.peer(peer_id)? else {
         // Removed while being verified: nothing to record.
         return Ok(None);
@@ -688,10 +685,7 @@ pub async fn add_verified_peer(
             Problem::new(status, code, detail)
         })?;
     let now = state.clock.now_ms();
-    let mut w = state
-        .admin
-        .lock()
-        .map_err(|_| Problem::internal("admin connection poisoned"))?;
+    let mut w = state.writer()?;
     let (mut row, created) = match w.peer_by_node_id(&v.node_id)? {
         Some(row) if row.status == PeerStatus::Revoked.as_str() => {
             return Err(Problem::new(
@@ -702,7 +696,7 @@ pub async fn add_verified_peer(
         }
         Some(row) => (row, false),
         None => {
-            if w.peers()?.len() >= PEERS_MAX {
+            if w.peer_count()? >= PEERS_MAX as u64 {
                 return Err(Problem::new(
                     StatusCode::CONFLICT,
                     "peers_full",
