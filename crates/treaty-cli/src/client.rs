@@ -250,6 +250,19 @@ impl Client {
         self.json(&ep::PEER_REMOVE, &[id], &[], None).await
     }
 
+    pub(crate) async fn sync_peer(&self, id: &str) -> Result<Value> {
+        self.json(&ep::PEER_SYNC, &[id], &[], None).await
+    }
+
+    pub(crate) async fn drift_scan(&self) -> Result<Value> {
+        self.json(&ep::DRIFT_SCAN, &[], &[], None).await
+    }
+
+    pub(crate) async fn discrepancies(&self, peer: Option<&str>) -> Result<Value> {
+        let query: Vec<(&str, String)> = peer.map(|p| ("peer", p.to_owned())).into_iter().collect();
+        self.json(&ep::DISCREPANCY_LIST, &[], &query, None).await
+    }
+
     pub(crate) async fn propose(&self, body: &Value) -> Result<Value> {
         self.json(&ep::PROPOSAL_CREATE, &[], &[], Some(body)).await
     }

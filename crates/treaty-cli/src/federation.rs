@@ -78,6 +78,35 @@ pub(crate) enum PeerCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run one sync cycle with a peer now: card refresh (If-None-Match), drift check,
+    /// registry cards, then its sync feed until caught up, every page verified against
+    /// its signed checkpoint. Prints what was applied.
+    Sync {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Peer id (or the peer's node id).
+        id: String,
+        /// Print the node's JSON answer instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scan every peer with an agreement for drift now: policy and schema hashes against
+    /// the agreement's baseline, and the cache against the peer's current checkpoint.
+    DriftScan {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Print the node's JSON answer instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List discrepancies found in what peers served, each with its evidence (JSON).
+    Discrepancies {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only this peer (id or node id).
+        #[arg(long)]
+        peer: Option<String>,
+    },
     /// Forget a peer: its keys are dropped, so its calls fail as unknown_key. Its
     /// proposals and agreements stay as history.
     Remove {
@@ -755,6 +784,52 @@ pub(crate) async fn peer(cmd: PeerCmd) -> Result<ExitCode> {
         PeerCmd::Resume { client, id, json } => {
             let v = Client::new(&client)?.resume_peer(&id).await?;
             show(&v, json, print_peer);
+        }
+        PeerCmd::Sync { client, id, json } => {
+            let v = Client::new(&client)?.sync_peer(&id).await?;
+            show(&v, json, |v| {
+                println!(
+                    "synced {}: {} pages, {} entries verified, {} records cached or updated, {} removed; peer tree size {}; {} registry cards learned",
+                    cell(&v["peer"]["id"]),
+                    cell(&v["pages"]),
+                    cell(&v["entries"]),
+                    cell(&v["puts"]),
+                    cell(&v["deletes"]),
+                    cell(&v["size"]),
+                    cell(&v["cards"]),
+                );
+            });
+        }
+        PeerCmd::DriftScan { client, json } => {
+            let v = Client::new(&client)?.drift_scan().await?;
+            show(&v, json, |v| {
+                println!(
+                    "scanned {} peers, {} in DRIFT",
+                    cell(&v["scanned"]),
+                    cell(&v["drifted"])
+                );
+                for p in v["peers"].as_array().into_iter().flatten() {
+                    println!(
+                        "{} {} {}: card {} cache {}",
+                        cell(&p["peer_id"]),
+                        cell(&p["name"]),
+                        cell(&p["status"]),
+                        if p["card"]["ok"] == true {
+                            "ok"
+                        } else {
+                            "DRIFTED"
+                        },
+                        if p["cache"]["ok"] == true {
+                            "ok"
+                        } else {
+                            "DISAGREES"
+                        },
+                    );
+                }
+            });
+        }
+        PeerCmd::Discrepancies { client, peer } => {
+            print_json(&Client::new(&client)?.discrepancies(peer.as_deref()).await?);
         }
         PeerCmd::Remove { client, id, json } => {
             let v = Client::new(&client)?.remove_peer(&id).await?;

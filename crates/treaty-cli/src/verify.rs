@@ -5,7 +5,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use treaty_note::{Receipt, VerifierKey};
-use treaty_types::{CollectionName, LedgerEntry, Operation, RecordKey};
+use treaty_types::LedgerEntry;
 
 /// Arguments of `treaty verify`.
 #[derive(Debug, Args)]
@@ -68,38 +68,53 @@ fn check(args: &VerifyArgs) -> Result<String, String> {
     ))
 }
 
-/// Rebuilds the canonical ledger entry from a record's JSON.
+/// Rebuilds the canonical ledger entry from a record's JSON
+/// ([`LedgerEntry::record_from_json`], the inverse of the node's record JSON), with a short
+/// description of the record for the verdict.
 fn record_entry(bytes: &[u8]) -> Result<(Vec<u8>, String), String> {
     let v: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| format!("record is not JSON: {e}"))?;
-    let field = |name: &str| v.get(name).ok_or_else(|| format!("record has no {name:?}"));
-    let s = |name: &str| -> Result<String, String> {
-        field(name)?
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| format!("record {name:?} is not a string"))
+    let entry = LedgerEntry::record_from_json(&v).map_err(|e| format!("record: {e}"))?;
+    let what = match &entry {
+        LedgerEntry::Record {
+            collection,
+            key,
+            version,
+            ..
+        } => format!("{collection}/{key} version {version}"),
+        _ => "record".to_owned(),
     };
-    let n = |name: &str| -> Result<u64, String> {
-        field(name)?
-            .as_u64()
-            .ok_or_else(|| format!("record {name:?} is not an integer"))
-    };
-    let collection = CollectionName::parse(&s("collection")?).map_err(|e| e.to_string())?;
-    let key = RecordKey::parse(&s("key")?).map_err(|e| e.to_string())?;
-    let op = match s("op")?.as_str() {
-        "put" => Operation::Put,
-        "delete" => Operation::Delete,
-        other => return Err(format!("record op {other:?} is not put or delete")),
-    };
-    let version = n("version")?;
-    let what = format!("{collection}/{key} version {version}");
-    let entry = LedgerEntry::Record {
-        collection,
-        key,
-        version,
-        op,
-        body: v.get("body").cloned(),
-        time_ms: n("time_ms")?,
-    };
-    Ok((entry.to_leaf_bytes().map_err(|e| e.to_string())?, what))
+    let leaf = entry.to_leaf_bytes().map_err(|e| format!("record: {e}"))?;
+    Ok((leaf, what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_entry_rebuilds_the_leaf() {
+        let record = br#"{"collection":"receipt","key":"k1","version":3,"op":"put",
+            "time_ms":1700000000000,"ledger_index":7,"leaf_hash":"x","body":{"z":1,"a":"x"}}"#;
+        let (leaf, what) = record_entry(record).expect("record");
+        assert_eq!(what, "receipt/k1 version 3");
+        assert_eq!(
+            leaf,
+            br#"{"body":{"a":"x","z":1},"collection":"receipt","key":"k1","kind":"record","op":"put","time_ms":1700000000000,"version":3}"#
+        );
+    }
+
+    #[test]
+    fn record_entry_explains_refusals() {
+        let err = record_entry(br#"{"collection":"receipt","key":"k1","op":"put","time_ms":1}"#)
+            .expect_err("no version");
+        assert_eq!(err, "record: /version: required member is missing");
+        let err = record_entry(b"{").expect_err("not JSON");
+        assert!(err.starts_with("record is not JSON"), "{err}");
+        let err = record_entry(
+            br#"{"collection":"receipt","key":"k1","version":1,"op":"upsert","time_ms":1}"#,
+        )
+        .expect_err("op");
+        assert!(err.contains("/op"), "{err}");
+    }
 }

@@ -276,6 +276,51 @@ pub enum FedError {
     /// The license is revoked, which is final.
     #[error("the license is revoked; revocation is final")]
     LicenseRevoked,
+    /// The peer is only known second-hand ([`crate::PeerStatus::Discovered`]: learned from
+    /// another peer's registry-card list). It has to register with this node, or be added
+    /// by the operator, and be verified before its calls are served.
+    #[error("the peer is only known from another registry's card list; it is not verified")]
+    PeerNotVerified,
+    /// A cascade header (`treaty-cascade-id`, `treaty-cascade-hops`,
+    /// `treaty-cascade-budget-ms`) breaks its rules.
+    #[error("invalid {header} header: {reason}")]
+    InvalidCascadeHeader {
+        /// The header's name.
+        header: &'static str,
+        /// Which rule the value breaks.
+        reason: &'static str,
+    },
+    /// A peer's answer to a cascaded resolve does not have the answer's shape (a member
+    /// missing or of the wrong type, a record that does not rebuild a ledger entry, a receipt
+    /// that does not parse or is beyond its limit).
+    #[error("malformed cascade answer: {reason}")]
+    CascadeAnswerMalformed {
+        /// What is wrong (text from the answer is clipped).
+        reason: String,
+    },
+    /// A peer's answer to a cascaded resolve is about something else than what was asked
+    /// (another collection or key, a tombstone, a record whose `ledger_index` or
+    /// `leaf_hash` is not the proven one).
+    #[error("the cascade answer does not match the request: {member} differs")]
+    CascadeAnswerMismatch {
+        /// The member that differs.
+        member: &'static str,
+    },
+    /// The answer is served by a registry whose ledger key this node does not know (no
+    /// verified card of it), so its receipt cannot be checked.
+    #[error("no verified ledger key for registry {node_id}; the answer cannot be checked")]
+    CascadeUnverifiable {
+        /// The registry named in `served_by.node_id` (clipped).
+        node_id: String,
+    },
+    /// The answer's receipt does not prove the record in the serving registry's ledger: the
+    /// checkpoint is not signed by its key, or the inclusion proof does not lead from the
+    /// record's leaf to the checkpoint's root.
+    #[error("the cascade answer's receipt does not verify: {reason}")]
+    CascadeProofInvalid {
+        /// The verifier's message (clipped).
+        reason: String,
+    },
     /// A stored [`crate::PeerLog`] is not a state sync verification produces (a range of
     /// the wrong shape, a held checkpoint that does not parse or does not match). It is the
     /// puller's own state, so this is never held against the peer.
@@ -329,6 +374,12 @@ impl FedError {
             FedError::LicenseMalformed { .. } => "license_malformed",
             FedError::LicenseRevoked => "license_revoked",
             FedError::InvalidPeerLog { .. } => "invalid_peer_log",
+            FedError::PeerNotVerified => "peer_not_verified",
+            FedError::InvalidCascadeHeader { .. } => "invalid_cascade_header",
+            FedError::CascadeAnswerMalformed { .. } => "cascade_answer_malformed",
+            FedError::CascadeAnswerMismatch { .. } => "cascade_answer_mismatch",
+            FedError::CascadeUnverifiable { .. } => "cascade_unverifiable",
+            FedError::CascadeProofInvalid { .. } => "cascade_proof_invalid",
         }
     }
 }

@@ -1,11 +1,14 @@
 //! Federation protocol logic: trust levels and level gating, signed trust offers,
 //! counter-offers, rejections, agreements and revocations, the negotiation state machine,
-//! peer status and admission licenses.
+//! peer status and admission licenses, sync verification and backoff, cascading resolution,
+//! registry-card propagation and drift detection.
 //!
-//! Pure: no I/O, no clock (the caller's "now" is an argument, in Unix seconds), no
-//! randomness (IDs and random bytes are arguments; Ed25519 signing is deterministic).
-//! Every parser checks a named limit ([`limits`]) before doing work, refuses members it
-//! does not know, and nothing here panics on input. Every error is a [`FedError`] with a
+//! Pure: no I/O, no clock (the caller's "now" is an argument, in Unix seconds or, where
+//! named `_ms`, milliseconds), no randomness (IDs, jitter and random bytes are arguments;
+//! Ed25519 signing is deterministic).
+//! Every parser checks a named limit ([`limits`]) before doing work and refuses members it
+//! does not know (documents defined elsewhere, a registry card read for a drift baseline or
+//! a resolve answer, are read for the members used only), and nothing here panics on input. Every error is a [`FedError`] with a
 //! stable code ([`FedError::code`]).
 //!
 //! | module | what |
@@ -18,6 +21,13 @@
 //! | [`peer`] | peer status and its transitions |
 //! | [`license`] | admission license keys, status and limits |
 //! | [`sync`] | verifying a peer's sync feed page against its signed checkpoint ([`verify_page`]) |
+//! | [`backoff`] | when to pull a failing peer again ([`next_pull_delay_ms`]) |
+//! | [`cascade`] | cascaded resolves: hop and time budget ([`CascadeRequest`]), loop detection ([`SeenRequests`]), verifying a peer's answer ([`verify_answer`]) |
+//! | [`cards`] | registry-card propagation: a peer's card list ([`parse_registry_cards`]) and what to keep ([`cards::decide`]) |
+//! | [`drift`] | policy and schema drift of a peer since the agreement ([`Baseline`], [`drift::compare`]) |
+//!
+//! Most items are re-exported at the crate root; `cards::decide` and `drift::compare` are
+//! used by their module path, as their names alone say too little there.
 //!
 //! Signed JSON is hashed and signed over its RFC 8785 (JCS) form, with integers limited to
 //! +-(2^53 - 1), through `treaty_types::canonicalize`.
@@ -91,7 +101,11 @@
 #![warn(missing_docs)]
 
 pub mod agreement;
+pub mod backoff;
+pub mod cards;
+pub mod cascade;
 pub mod doc;
+pub mod drift;
 mod error;
 mod json;
 pub mod level;
@@ -106,10 +120,21 @@ pub use agreement::{
     AGREEMENT_SIGNING_DOMAIN, Agreement, PartyKey, PartySignature, SignedAgreement,
     agreement_signing_input,
 };
+pub use backoff::{
+    SYNC_BACKOFF_BASE_MS, SYNC_BACKOFF_MAX_MS, SYNC_FAILURES_INACTIVE, next_pull_delay_ms,
+};
+pub use cards::{
+    CardDecision, KeepReason, KnownRegistry, RegistryCardsPage, RelayedCard, parse_registry_cards,
+};
+pub use cascade::{
+    CASCADE_BUDGET_HEADER, CASCADE_HOPS_HEADER, CASCADE_ID_HEADER, CascadeRequest, SeenRequests,
+    VerifiedAnswer, cascade_id_is_valid, verify_answer,
+};
 pub use doc::{
     DOCUMENT_SIGNING_DOMAIN, DocSignature, Document, Offer, Rejection, Revocation, SIGNATURE_ALG,
     Signed, document_signing_input,
 };
+pub use drift::{Baseline, DriftFinding};
 /// Ed25519 keys, re-exported so callers need not name `ed25519-dalek` to sign or verify.
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::FedError;

@@ -766,6 +766,108 @@ pub fn verify_page(
     })
 }
 
+/// Largest feed page answer a puller reads, in bytes. The serving node keeps the leaf bytes
+/// of a page under [`FEED_PAGE_LEAF_BYTES_MAX`], and base64 and JSON add about 40% to that.
+pub const FEED_PAGE_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Most leaf bytes a serving node puts in one page (it always serves at least one entry).
+pub const FEED_PAGE_LEAF_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// The wire form of a feed page (`GET /v1/federation/entries`). Members the puller does
+/// not need (`tree_size`, `next`, `collections`) are read by serde and ignored.
+#[derive(serde::Deserialize)]
+struct WirePage {
+    since: u64,
+    entries: Vec<WireEntry>,
+    checkpoint: String,
+    consistency: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEntry {
+    index: u64,
+    #[serde(default)]
+    leaf: Option<String>,
+    #[serde(default)]
+    leaf_hash: Option<String>,
+}
+
+impl FeedPage {
+    /// Parses a feed page answer: `{"since", "entries": [{"index", "leaf"|"leaf_hash"}],
+    /// "checkpoint", "consistency": [...]}` with standard base64 bytes and hashes. Only the
+    /// shape is checked here; [`verify_page`] checks what the page proves.
+    ///
+    /// # Errors
+    /// [`FedError::TooLarge`] beyond [`FEED_PAGE_BYTES_MAX`], [`FedError::TooMany`] beyond
+    /// [`SYNC_PAGE_ENTRIES_MAX`] entries or [`MAX_PROOF_HASHES`] proof hashes,
+    /// [`FedError::InvalidJson`] for anything else malformed.
+    pub fn parse(bytes: &[u8]) -> Result<FeedPage, FedError> {
+        if bytes.len() > FEED_PAGE_BYTES_MAX {
+            return Err(FedError::TooLarge {
+                what: "feed page",
+                len: bytes.len(),
+                max: FEED_PAGE_BYTES_MAX,
+            });
+        }
+        let wire: WirePage = serde_json::from_slice(bytes).map_err(|e| FedError::InvalidJson {
+            reason: clip(&e.to_string()),
+        })?;
+        if wire.entries.len() > SYNC_PAGE_ENTRIES_MAX {
+            return Err(FedError::TooMany {
+                what: "feed page entries",
+                count: wire.entries.len(),
+                max: SYNC_PAGE_ENTRIES_MAX,
+            });
+        }
+        if wire.consistency.len() > MAX_PROOF_HASHES {
+            return Err(FedError::TooMany {
+                what: "consistency proof hashes",
+                count: wire.consistency.len(),
+                max: MAX_PROOF_HASHES,
+            });
+        }
+        let bad = |reason: &str| FedError::InvalidJson {
+            reason: reason.to_owned(),
+        };
+        let decode = |text: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|_| bad("a leaf or hash is not standard base64"))
+        };
+        let hash = |text: &str| -> Result<[u8; 32], FedError> {
+            decode(text)?
+                .try_into()
+                .map_err(|_| bad("a hash is not 32 bytes"))
+        };
+        let entries = wire
+            .entries
+            .into_iter()
+            .map(|e| match (e.leaf, e.leaf_hash) {
+                (Some(leaf), None) => Ok(FeedEntry::Full {
+                    index: e.index,
+                    leaf: decode(&leaf)?,
+                }),
+                (None, Some(h)) => Ok(FeedEntry::Hash {
+                    index: e.index,
+                    leaf_hash: hash(&h)?,
+                }),
+                _ => Err(bad("an entry must have exactly one of leaf and leaf_hash")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let consistency = wire
+            .consistency
+            .iter()
+            .map(|h| hash(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(FeedPage {
+            since: wire.since,
+            entries,
+            checkpoint: wire.checkpoint,
+            consistency,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1355,5 +1457,46 @@ mod tests {
                 "invalid_local_state",
             ]
         );
+    }
+
+    #[test]
+    fn feed_pages_parse_and_malformed_ones_are_refused() {
+        let ok = br#"{"since":2,"tree_size":4,"next":4,"collections":[],"entries":[
+            {"index":2,"leaf":"eyJhIjoxfQ=="},
+            {"index":3,"leaf_hash":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}],
+            "checkpoint":"note","consistency":[]}"#;
+        let page = FeedPage::parse(ok).expect("parses");
+        assert_eq!(page.since, 2);
+        assert_eq!(
+            page.entries,
+            vec![
+                FeedEntry::Full {
+                    index: 2,
+                    leaf: br#"{"a":1}"#.to_vec()
+                },
+                FeedEntry::Hash {
+                    index: 3,
+                    leaf_hash: [0; 32]
+                }
+            ]
+        );
+        for bad in [
+            &br#"{"since":0,"entries":[{"index":0}],"checkpoint":"n","consistency":[]}"#[..],
+            br#"{"since":0,"entries":[{"index":0,"leaf":"!!"}],"checkpoint":"n","consistency":[]}"#,
+            br#"{"since":0,"entries":[{"index":0,"leaf_hash":"AAAA"}],"checkpoint":"n","consistency":[]}"#,
+            br#"{"since":0,"entries":[],"checkpoint":"n","consistency":["AAAA"]}"#,
+            br#"{"since":-1,"entries":[],"checkpoint":"n","consistency":[]}"#,
+            br#"{"entries":[]}"#,
+            b"[]",
+            b"",
+        ] {
+            assert!(FeedPage::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        let mut big = Vec::from(&b"{"[..]);
+        big.resize(FEED_PAGE_BYTES_MAX + 1, b' ');
+        assert!(matches!(
+            FeedPage::parse(&big),
+            Err(FedError::TooLarge { .. })
+        ));
     }
 }

@@ -33,6 +33,10 @@ pub const ENV_FED_REQUIRE_LICENSE: &str = "TREATY_FEDERATION_REQUIRE_LICENSE";
 pub const ENV_FED_CA_FILE: &str = "TREATY_FEDERATION_CA_FILE";
 /// Environment variable overriding `federation.revocation_notice_seconds`.
 pub const ENV_FED_NOTICE: &str = "TREATY_FEDERATION_REVOCATION_NOTICE_SECONDS";
+/// Environment variable overriding `federation.sync_interval_ms`.
+pub const ENV_SYNC_INTERVAL_MS: &str = "TREATY_SYNC_INTERVAL_MS";
+/// Environment variable overriding `federation.sync_page_entries`.
+pub const ENV_SYNC_PAGE_ENTRIES: &str = "TREATY_SYNC_PAGE_ENTRIES";
 /// Environment variable overriding `rate_limits.anonymous_per_minute`.
 pub const ENV_RATE_ANONYMOUS: &str = "TREATY_RATE_ANONYMOUS_PER_MINUTE";
 /// Test and drill knob: the length of the rate-limit "minute" in milliseconds (default
@@ -153,6 +157,26 @@ pub struct FederationFile {
     /// Longest a call to a peer may take, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_timeout_ms: Option<u64>,
+    /// How often each peer is pulled (sync feed and registry cards), in milliseconds
+    /// (default 300000, five minutes; `TREATY_SYNC_INTERVAL_MS` overrides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_interval_ms: Option<u64>,
+    /// Entries asked for per sync feed page, 1-10000 (default 5000;
+    /// `TREATY_SYNC_PAGE_ENTRIES` overrides). The serving node also cuts pages by bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_page_entries: Option<u32>,
+    /// Whether a resolve that misses locally asks the peers (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cascade: Option<bool>,
+    /// How many hops a cascading resolve may travel, this node's call included (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cascade_hops: Option<u32>,
+    /// Overall deadline of a cascading resolve, in milliseconds (default 2000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cascade_deadline_ms: Option<u64>,
+    /// Longest one peer may take to answer a cascaded resolve, in milliseconds (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cascade_peer_timeout_ms: Option<u64>,
 }
 
 /// Default notice before a revocation takes effect: one day.
@@ -165,6 +189,18 @@ pub const OFFER_TTL_SECONDS_DEFAULT: u64 = 7 * 86_400;
 pub const PEER_CALL_TIMEOUT_MS_DEFAULT: u64 = 10_000;
 /// Longest configurable peer call time.
 pub const PEER_CALL_TIMEOUT_MS_MAX: u64 = 120_000;
+/// Default interval between two pulls of a peer: five minutes (seed 004's cadence).
+pub const SYNC_INTERVAL_MS_DEFAULT: u64 = 300_000;
+/// Shortest configurable sync interval (tests and drills use short ones).
+pub const SYNC_INTERVAL_MS_MIN: u64 = 50;
+/// Longest configurable sync interval: one day.
+pub const SYNC_INTERVAL_MS_MAX: u64 = 86_400_000;
+/// Default entries per sync feed page asked for.
+pub const SYNC_PAGE_ENTRIES_DEFAULT: u32 = 5_000;
+/// Default overall deadline of a cascading resolve.
+pub const CASCADE_DEADLINE_MS_DEFAULT: u64 = 2_000;
+/// Default time one peer may take to answer a cascaded resolve.
+pub const CASCADE_PEER_TIMEOUT_MS_DEFAULT: u64 = 1_000;
 
 /// Resolved `[federation]` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +220,18 @@ pub struct FederationSettings {
     pub client_ca_bundle: Option<PathBuf>,
     /// Peer call timeout, milliseconds.
     pub call_timeout_ms: u64,
+    /// Interval between two pulls of a peer, milliseconds.
+    pub sync_interval_ms: u64,
+    /// Entries asked for per sync feed page.
+    pub sync_page_entries: u32,
+    /// Whether resolves that miss cascade to peers.
+    pub cascade: bool,
+    /// Hop limit of a cascading resolve.
+    pub cascade_hops: u32,
+    /// Overall deadline of a cascading resolve, milliseconds.
+    pub cascade_deadline_ms: u64,
+    /// Per-peer timeout of a cascading resolve, milliseconds.
+    pub cascade_peer_timeout_ms: u64,
 }
 
 impl Default for FederationSettings {
@@ -196,6 +244,12 @@ impl Default for FederationSettings {
             client_identity: None,
             client_ca_bundle: None,
             call_timeout_ms: PEER_CALL_TIMEOUT_MS_DEFAULT,
+            sync_interval_ms: SYNC_INTERVAL_MS_DEFAULT,
+            sync_page_entries: SYNC_PAGE_ENTRIES_DEFAULT,
+            cascade: true,
+            cascade_hops: treaty_federation::limits::CASCADE_HOPS_DEFAULT,
+            cascade_deadline_ms: CASCADE_DEADLINE_MS_DEFAULT,
+            cascade_peer_timeout_ms: CASCADE_PEER_TIMEOUT_MS_DEFAULT,
         }
     }
 }
@@ -253,6 +307,62 @@ impl FederationSettings {
                 reason: format!("{call_timeout_ms} is not within 100..={PEER_CALL_TIMEOUT_MS_MAX}"),
             });
         }
+        let sync_interval_ms = match env(ENV_SYNC_INTERVAL_MS) {
+            Some(v) => v.trim().parse().map_err(|e| ConfigError::Invalid {
+                field: ENV_SYNC_INTERVAL_MS,
+                reason: format!("{v:?}: {e}"),
+            })?,
+            None => file.sync_interval_ms.unwrap_or(d.sync_interval_ms),
+        };
+        if !(SYNC_INTERVAL_MS_MIN..=SYNC_INTERVAL_MS_MAX).contains(&sync_interval_ms) {
+            return Err(ConfigError::Invalid {
+                field: "federation.sync_interval_ms",
+                reason: format!(
+                    "{sync_interval_ms} is not within {SYNC_INTERVAL_MS_MIN}..={SYNC_INTERVAL_MS_MAX}"
+                ),
+            });
+        }
+        let sync_page_entries = match env(ENV_SYNC_PAGE_ENTRIES) {
+            Some(v) => v.trim().parse().map_err(|e| ConfigError::Invalid {
+                field: ENV_SYNC_PAGE_ENTRIES,
+                reason: format!("{v:?}: {e}"),
+            })?,
+            None => file.sync_page_entries.unwrap_or(d.sync_page_entries),
+        };
+        let page_max = treaty_federation::limits::SYNC_PAGE_ENTRIES_MAX;
+        if !(1..=page_max).contains(&(sync_page_entries as usize)) {
+            return Err(ConfigError::Invalid {
+                field: "federation.sync_page_entries",
+                reason: format!("{sync_page_entries} is not within 1..={page_max}"),
+            });
+        }
+        let cascade_hops = file.cascade_hops.unwrap_or(d.cascade_hops);
+        let hops_max = treaty_federation::limits::CASCADE_HOPS_MAX;
+        if cascade_hops > hops_max {
+            return Err(ConfigError::Invalid {
+                field: "federation.cascade_hops",
+                reason: format!("{cascade_hops} is above {hops_max}"),
+            });
+        }
+        let budget_max = treaty_federation::limits::CASCADE_BUDGET_MS_MAX;
+        let cascade_deadline_ms = file.cascade_deadline_ms.unwrap_or(d.cascade_deadline_ms);
+        let cascade_peer_timeout_ms = file
+            .cascade_peer_timeout_ms
+            .unwrap_or(d.cascade_peer_timeout_ms);
+        for (field, v) in [
+            ("federation.cascade_deadline_ms", cascade_deadline_ms),
+            (
+                "federation.cascade_peer_timeout_ms",
+                cascade_peer_timeout_ms,
+            ),
+        ] {
+            if !(10..=budget_max).contains(&v) {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: format!("{v} is not within 10..={budget_max}"),
+                });
+            }
+        }
         let ca_file = env(ENV_FED_CA_FILE)
             .map(PathBuf::from)
             .or(file.ca_file)
@@ -275,6 +385,12 @@ impl FederationSettings {
             client_identity,
             client_ca_bundle: tls.and_then(|t| t.client_ca.clone()),
             call_timeout_ms,
+            sync_interval_ms,
+            sync_page_entries,
+            cascade: file.cascade.unwrap_or(d.cascade),
+            cascade_hops,
+            cascade_deadline_ms,
+            cascade_peer_timeout_ms,
         })
     }
 }

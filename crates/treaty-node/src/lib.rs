@@ -97,6 +97,8 @@ impl Node {
                 max_wait: Duration::from_millis(config.batch_max_wait_ms),
             },
         )?;
+        let head_changed = Arc::new(tokio::sync::Notify::new());
+        let seq = seq.with_notify(head_changed.clone());
         let (handle, join) = seq.spawn(treaty_types::limits::SEQUENCER_QUEUE_MAX)?;
 
         let mut admin = Writer::open(&db)?;
@@ -116,9 +118,10 @@ impl Node {
             clock.now_ms(),
         )?;
         let tokens = TokenTable::from_rows(&admin.tokens()?);
-        let federation =
+        let mut federation =
             federation::Federation::open(config.federation.clone(), &admin, clock.now_ms())
                 .map_err(NodeError::Federation)?;
+        federation.head_changed = head_changed;
         let state = AppState(Arc::new(Shared {
             node_id: id.node_id.into(),
             origin: id.origin.into(),
@@ -173,6 +176,7 @@ impl Node {
         tls_config: Arc<rustls::ServerConfig>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
+        federation::start_background(&self.state);
         let app = api::router(self.state).layer(tower_http::trace::TraceLayer::new_for_http());
         tls::serve(listener, tls_config, app, shutdown).await;
         let join = self.sequencer;
@@ -190,6 +194,7 @@ impl Node {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
+        federation::start_background(&self.state);
         let app = api::router(self.state).layer(tower_http::trace::TraceLayer::new_for_http());
         // The peer address keys anonymous callers' rate limits.
         axum::serve(

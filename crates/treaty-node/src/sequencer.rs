@@ -282,9 +282,18 @@ pub struct Sequencer {
     range: CompactRange,
     /// Last time handed to an entry, to keep entry times monotonic.
     last_time_ms: u64,
+    /// Signalled after each new checkpoint (peers are told about it).
+    changed: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Sequencer {
+    /// Signals `changed` after each new checkpoint.
+    #[must_use]
+    pub fn with_notify(mut self, changed: Arc<tokio::sync::Notify>) -> Self {
+        self.changed = Some(changed);
+        self
+    }
+
     /// Prepares a sequencer over `writer`'s ledger. Checks that the stored tree matches the
     /// newest stored checkpoint before accepting any write.
     ///
@@ -328,6 +337,7 @@ impl Sequencer {
                 settings,
                 range,
                 last_time_ms: cp.signed_ms,
+                changed: None,
             },
             head,
         ))
@@ -499,6 +509,11 @@ impl Sequencer {
                 self.last_time_ms = now;
                 if let Ok(mut cell) = self.head.write() {
                     *cell = head.clone();
+                }
+                if let Some(changed) = &self.changed {
+                    // One stored permit at most: a notifier still busy with the previous
+                    // checkpoint sends the newest one next, so bursts coalesce.
+                    changed.notify_one();
                 }
                 let acks: Vec<WriteAck> = prepared
                     .iter()

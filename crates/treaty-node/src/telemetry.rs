@@ -20,6 +20,10 @@ pub const BATCH_ENTRIES: &str = "treaty_sequencer_batch_entries";
 pub const BATCH_SECONDS: &str = "treaty_sequencer_commit_seconds";
 /// Batches that failed to commit (their writes were refused, nothing was acknowledged).
 pub const BATCH_FAILURES: &str = "treaty_sequencer_commit_failures_total";
+/// Peer ledger entries verified by the sync worker.
+pub const SYNC_ENTRIES: &str = "treaty_sync_entries_verified_total";
+/// Discrepancies found in what peers served, by kind.
+pub const SYNC_DISCREPANCIES: &str = "treaty_sync_discrepancies_total";
 
 /// How often recorded samples are folded into the exported histograms. The exporter buffers
 /// every sample until upkeep runs, so without it memory grows with traffic.

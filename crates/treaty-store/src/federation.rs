@@ -152,6 +152,18 @@ pub struct PeerRow {
     pub last_verified_ms: Option<u64>,
     /// When it was last synced, Unix milliseconds.
     pub last_synced_ms: Option<u64>,
+    /// How far away it is: 1 for a first-hand peer (one this node was introduced to or
+    /// admitted), `n > 1` for a registry discovered through `n - 1` peers in between. Never
+    /// 0 ([`Writer::upsert_peer`] refuses it).
+    pub hops: u32,
+    /// For a discovered registry (`hops > 1`), the id of the peer it was learned from.
+    pub via_peer: Option<String>,
+    /// Change sequence of the row's card, for `GET /v1/federation/registry-cards?since=`
+    /// ([`Writer::cards_since`]). Read-only: assigned by [`Writer::upsert_peer`], ignored
+    /// when written.
+    pub card_seq: u64,
+    /// The ETag of the last direct fetch of its card (sent as `If-None-Match`).
+    pub card_etag: Option<String>,
 }
 
 /// One failed interaction with a peer.
@@ -294,8 +306,8 @@ impl FedOp {
     }
 }
 
-/// Refuses a JSON value nested deeper than [`STORED_JSON_DEPTH_MAX`].
-fn check_depth(v: &Value, what: &str, id: &str) -> Result<(), StoreError> {
+/// Whether a JSON value nests deeper than [`STORED_JSON_DEPTH_MAX`].
+pub(crate) fn nests_too_deep(v: &Value) -> bool {
     // Recursion is bounded by `left`, not by the value.
     fn too_deep(v: &Value, left: usize) -> bool {
         match v {
@@ -304,7 +316,12 @@ fn check_depth(v: &Value, what: &str, id: &str) -> Result<(), StoreError> {
             _ => false,
         }
     }
-    if too_deep(v, STORED_JSON_DEPTH_MAX) {
+    too_deep(v, STORED_JSON_DEPTH_MAX)
+}
+
+/// Refuses a JSON value nested deeper than [`STORED_JSON_DEPTH_MAX`].
+pub(crate) fn check_depth(v: &Value, what: &str, id: &str) -> Result<(), StoreError> {
+    if nests_too_deep(v) {
         return Err(StoreError::Invalid(format!(
             "{what} {id} nests deeper than {STORED_JSON_DEPTH_MAX} levels"
         )));
@@ -381,20 +398,78 @@ fn cut(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// The `meta` key of the highest card sequence ever assigned. `MAX(card_seq)` over the
+/// peers alone would go back down when the peer holding it is deleted, and a reader that had
+/// seen that sequence would then miss the next change given the same number.
+const CARD_SEQ_META_KEY: &str = "peers_card_seq";
+
+/// The next card sequence: above every one ever assigned (see [`CARD_SEQ_META_KEY`]).
+fn next_card_seq(conn: &Connection) -> Result<i64, StoreError> {
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [CARD_SEQ_META_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let issued = match stored {
+        None => 0,
+        Some(v) => v.parse::<i64>().map_err(|_| {
+            StoreError::Corrupt(format!("meta {CARD_SEQ_META_KEY} is not a number: {v:?}"))
+        })?,
+    };
+    let max: i64 = conn.query_row("SELECT COALESCE(MAX(card_seq), 0) FROM peers", [], |r| {
+        r.get(0)
+    })?;
+    let next = issued.max(max).saturating_add(1);
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![CARD_SEQ_META_KEY, next.to_string()],
+    )?;
+    Ok(next)
+}
+
+/// Whether a stored card (text) is the card `card`. Compared as JSON values, not text:
+/// objects keep their member order (serde_json's `preserve_order`), so the same card fetched
+/// again with members in another order is different text but not a different card. A stored
+/// card that does not parse counts as different (the upsert then replaces it).
+fn same_card(stored: Option<&str>, card: Option<&Value>) -> bool {
+    match (stored, card) {
+        (None, None) => true,
+        (Some(text), Some(card)) => {
+            serde_json::from_str::<Value>(text).is_ok_and(|stored| stored == *card)
+        }
+        _ => false,
+    }
+}
+
 impl Writer {
     /// Inserts a peer, or replaces every column of the peer with the same `id`. Its failures
     /// are kept.
     ///
+    /// `card_seq` is not written from `p`: a new row gets the next card sequence, and so does
+    /// an existing row whose `card`, `hops` or `status` changes (what a registry-cards reader
+    /// must see again); otherwise the stored sequence stays. Sequences only grow, even across
+    /// deletions.
+    ///
     /// # Errors
     /// [`StoreError::Conflict`] when another peer (another `id`) has the same `node_id`,
     /// [`StoreError::Invalid`] for a card or JWKS nested deeper than
-    /// [`STORED_JSON_DEPTH_MAX`] (nothing is written then); SQLite errors.
+    /// [`STORED_JSON_DEPTH_MAX`] or for `hops` 0 (nothing is written then); SQLite errors.
     pub fn upsert_peer(&mut self, p: &PeerRow) -> Result<(), StoreError> {
         for (what, v) in [("card of peer", &p.card), ("jwks of peer", &p.jwks)] {
             if let Some(v) = v {
                 check_depth(v, what, &p.id)?;
             }
         }
+        if p.hops == 0 {
+            return Err(StoreError::Invalid(format!(
+                "peer {}: hops is 0 (1 is a first-hand peer)",
+                p.id
+            )));
+        }
+        let card = p.card.as_ref().map(Value::to_string);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -412,12 +487,30 @@ impl Writer {
                 holder,
             });
         }
+        let stored: Option<(Option<String>, i64, String, i64)> = tx
+            .query_row(
+                "SELECT card, hops, status, card_seq FROM peers WHERE id = ?1",
+                [&p.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let card_seq = match stored {
+            Some((stored_card, hops, status, seq))
+                if hops == i64::from(p.hops)
+                    && status == p.status
+                    && same_card(stored_card.as_deref(), p.card.as_ref()) =>
+            {
+                seq
+            }
+            _ => next_card_seq(&tx)?,
+        };
         tx.execute(
             "INSERT INTO peers(id, node_id, name, base_url, card_url, callback_url, status,
                status_reason, card, jwks, kid, spiffe_id, ca_fingerprint, verifier_key,
-               license_id, created_ms, updated_ms, last_verified_ms, last_synced_ms)
+               license_id, created_ms, updated_ms, last_verified_ms, last_synced_ms, hops,
+               via_peer, card_seq, card_etag)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-               ?17, ?18, ?19)
+               ?17, ?18, ?19, ?20, ?21, ?22, ?23)
              ON CONFLICT(id) DO UPDATE SET node_id = excluded.node_id, name = excluded.name,
                base_url = excluded.base_url, card_url = excluded.card_url,
                callback_url = excluded.callback_url, status = excluded.status,
@@ -426,7 +519,9 @@ impl Writer {
                ca_fingerprint = excluded.ca_fingerprint, verifier_key = excluded.verifier_key,
                license_id = excluded.license_id, created_ms = excluded.created_ms,
                updated_ms = excluded.updated_ms, last_verified_ms = excluded.last_verified_ms,
-               last_synced_ms = excluded.last_synced_ms",
+               last_synced_ms = excluded.last_synced_ms, hops = excluded.hops,
+               via_peer = excluded.via_peer, card_seq = excluded.card_seq,
+               card_etag = excluded.card_etag",
             params![
                 p.id,
                 p.node_id,
@@ -436,7 +531,7 @@ impl Writer {
                 p.callback_url,
                 p.status,
                 p.status_reason,
-                p.card.as_ref().map(Value::to_string),
+                card,
                 p.jwks.as_ref().map(Value::to_string),
                 p.kid,
                 p.spiffe_id,
@@ -446,15 +541,21 @@ impl Writer {
                 i64_of(p.created_ms),
                 i64_of(p.updated_ms),
                 p.last_verified_ms.map(i64_of),
-                p.last_synced_ms.map(i64_of)
+                p.last_synced_ms.map(i64_of),
+                p.hops,
+                p.via_peer,
+                card_seq,
+                p.card_etag
             ],
         )?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Deletes a peer and its failures. Its proposals and agreements stay (history).
-    /// Returns false when there was no such peer.
+    /// Deletes a peer, its failures and everything synced from it: its sync state and
+    /// checkpoints, its drift baseline, and its cached records (which leave the discovery
+    /// index), in one transaction. Its proposals, agreements and discrepancies stay
+    /// (history). Returns false when there was no such peer.
     ///
     /// # Errors
     /// SQLite errors.
@@ -463,6 +564,8 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM peer_failures WHERE peer_id = ?1", [id])?;
+        crate::cache::purge_peer(&tx, id)?;
+        tx.execute("DELETE FROM peer_baselines WHERE peer_id = ?1", [id])?;
         let n = tx.execute("DELETE FROM peers WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(n == 1)
@@ -629,7 +732,8 @@ fn hex_of(bytes: &[u8]) -> String {
 
 const PEER_COLUMNS: &str = "id, node_id, name, base_url, card_url, callback_url, status,
     status_reason, card, jwks, kid, spiffe_id, ca_fingerprint, verifier_key, license_id,
-    created_ms, updated_ms, last_verified_ms, last_synced_ms";
+    created_ms, updated_ms, last_verified_ms, last_synced_ms, hops, via_peer, card_seq,
+    card_etag";
 
 const LICENSE_COLUMNS: &str = "id, hash, name, tier, max_records, max_events_per_minute, status,
     peer_id, created_ms, updated_ms";
@@ -673,6 +777,10 @@ fn peer_of(r: &Row<'_>) -> Result<PeerRow, StoreError> {
         updated_ms: u64_of(r.get(16)?),
         last_verified_ms: r.get::<_, Option<i64>>(17)?.map(u64_of),
         last_synced_ms: r.get::<_, Option<i64>>(18)?.map(u64_of),
+        hops: int_of(r.get(19)?, "hops", &id)?,
+        via_peer: r.get(20)?,
+        card_seq: u64_of(r.get(21)?),
+        card_etag: r.get(22)?,
         id,
     })
 }
@@ -780,6 +888,18 @@ fn peer_by_node_id(conn: &Connection, node_id: &str) -> Result<Option<PeerRow>, 
         conn,
         &format!("SELECT {PEER_COLUMNS} FROM peers WHERE node_id = ?1"),
         [node_id],
+        peer_of,
+    )
+}
+
+fn cards_since(conn: &Connection, since: u64, limit: u32) -> Result<Vec<PeerRow>, StoreError> {
+    rows(
+        conn,
+        &format!(
+            "SELECT {PEER_COLUMNS} FROM peers WHERE card IS NOT NULL AND card_seq > ?1
+             ORDER BY card_seq LIMIT ?2"
+        ),
+        params![i64_of(since), limit],
         peer_of,
     )
 }
@@ -912,6 +1032,17 @@ macro_rules! federation_reads {
             /// SQLite errors, or a stored document that is not JSON.
             pub fn peer_by_node_id(&self, node_id: &str) -> Result<Option<PeerRow>, StoreError> {
                 peer_by_node_id(&self.conn, node_id)
+            }
+
+            /// Peers with a card whose card sequence is above `since`, in sequence order, at
+            /// most `limit`: the registry cards that changed since a reader last saw
+            /// sequence `since` (`GET /v1/federation/registry-cards?since=`). A reader pages
+            /// by passing the last row's `card_seq` as the next `since`.
+            ///
+            /// # Errors
+            /// SQLite errors, or a stored document that is not JSON.
+            pub fn cards_since(&self, since: u64, limit: u32) -> Result<Vec<PeerRow>, StoreError> {
+                cards_since(&self.conn, since, limit)
             }
 
             /// Number of peers (the node bounds it before adding one).

@@ -33,6 +33,18 @@ fn peer(id: &str, node_id: &str, created_ms: u64) -> PeerRow {
         updated_ms: created_ms,
         last_verified_ms: None,
         last_synced_ms: None,
+        hops: 1,
+        via_peer: None,
+        card_seq: 0,
+        card_etag: None,
+    }
+}
+
+/// `p` with the card sequence the store assigned it.
+fn with_seq(p: &PeerRow, card_seq: u64) -> PeerRow {
+    PeerRow {
+        card_seq,
+        ..p.clone()
     }
 }
 
@@ -173,6 +185,8 @@ fn peers_upsert_list_and_find() {
     for p in [&b, &a, &c] {
         w.upsert_peer(p).expect("insert");
     }
+    // New rows get card sequences in write order; the value written is ignored.
+    let (b, a, c) = (with_seq(&b, 1), with_seq(&a, 2), with_seq(&c, 3));
     // Oldest first; ties by id.
     assert_eq!(
         w.peers().expect("peers"),
@@ -199,7 +213,13 @@ fn peers_upsert_list_and_find() {
     b2.updated_ms = 30;
     b2.last_verified_ms = Some(30);
     b2.last_synced_ms = Some(31);
+    b2.hops = 2;
+    b2.via_peer = Some("p-a".into());
+    b2.card_etag = Some("\"etag-1\"".into());
+    b2.card_seq = 99;
     w.upsert_peer(&b2).expect("replace");
+    // Card, status and hops changed: the next sequence, not the one written.
+    let b2 = with_seq(&b2, 4);
     assert_eq!(w.peer("p-b").expect("peer"), Some(b2.clone()));
     assert_eq!(w.peer_by_node_id("node-b").expect("peer"), None);
     assert_eq!(
@@ -209,6 +229,7 @@ fn peers_upsert_list_and_find() {
     assert_eq!(w.peer_count().expect("count"), 3);
     // And back to no documents.
     w.upsert_peer(&b).expect("replace again");
+    let b = with_seq(&b, 5);
     assert_eq!(w.peer("p-b").expect("peer"), Some(b.clone()));
 
     // The read pool sees the same.
@@ -224,6 +245,7 @@ fn a_node_id_belongs_to_one_peer() {
     let (_dir, _path, mut w) = db();
     let a = peer("p-a", "node-a", 10);
     w.upsert_peer(&a).expect("insert");
+    let a = with_seq(&a, 1);
     w.upsert_peer(&peer("p-b", "node-b", 11)).expect("insert");
     // A new peer with a taken node id.
     let err = w
@@ -244,6 +266,10 @@ fn a_node_id_belongs_to_one_peer() {
     assert!(matches!(w.upsert_peer(&c), Err(StoreError::Invalid(_))));
     c.card = None;
     c.jwks = Some(deep);
+    assert!(matches!(w.upsert_peer(&c), Err(StoreError::Invalid(_))));
+    // Hops 0 is no distance at all: refused.
+    c.jwks = None;
+    c.hops = 0;
     assert!(matches!(w.upsert_peer(&c), Err(StoreError::Invalid(_))));
     // An existing peer moving to a taken node id.
     let err = w
@@ -313,6 +339,78 @@ fn failures_keep_the_newest_per_peer() {
     assert_eq!(
         r.peer_failures("p-a", 2).expect("failures"),
         expected[..2].to_vec()
+    );
+}
+
+#[test]
+fn card_sequences_move_with_card_status_and_hops_only() {
+    let (_dir, path, mut w) = db();
+    let seqs = |w: &Writer, since: u64, limit: u32| -> Vec<(String, u64)> {
+        w.cards_since(since, limit)
+            .expect("cards")
+            .into_iter()
+            .map(|p| (p.id, p.card_seq))
+            .collect()
+    };
+    let pair = |id: &str, seq: u64| (id.to_owned(), seq);
+    let mut a = peer("p-a", "node-a", 1);
+    let mut b = peer("p-b", "node-b", 2);
+    b.card = Some(json!({"node_id": "node-b", "v": 1}));
+    let mut c = peer("p-c", "node-c", 3);
+    c.card = Some(json!({"node_id": "node-c"}));
+    for p in [&a, &b, &c] {
+        w.upsert_peer(p).expect("insert");
+    }
+    // Only peers with a card are listed, in sequence order.
+    assert_eq!(seqs(&w, 0, 10), [pair("p-b", 2), pair("p-c", 3)]);
+    assert_eq!(seqs(&w, 0, 1), [pair("p-b", 2)]);
+    assert_eq!(seqs(&w, 2, 10), [pair("p-c", 3)]);
+    assert_eq!(seqs(&w, 3, 10), []);
+    // Everything else may change without a new sequence (the card compares by value, not
+    // by member order).
+    b.name = "renamed".into();
+    b.updated_ms = 50;
+    b.last_verified_ms = Some(50);
+    b.last_synced_ms = Some(51);
+    b.card_etag = Some("\"e2\"".into());
+    b.via_peer = Some("p-c".into());
+    b.status_reason = Some("why not".into());
+    b.card = serde_json::from_str(r#"{"v": 1, "node_id": "node-b"}"#).expect("json");
+    w.upsert_peer(&b).expect("update");
+    assert_eq!(w.peer("p-b").expect("peer").map(|p| p.card_seq), Some(2));
+    assert_eq!(seqs(&w, 3, 10), []);
+    // A new card, a new status, a new distance: each a new sequence.
+    b.card = Some(json!({"node_id": "node-b", "v": 2}));
+    w.upsert_peer(&b).expect("card");
+    assert_eq!(seqs(&w, 3, 10), [pair("p-b", 4)]);
+    c.status = "active".into();
+    w.upsert_peer(&c).expect("status");
+    c.hops = 3;
+    w.upsert_peer(&c).expect("hops");
+    assert_eq!(seqs(&w, 3, 10), [pair("p-b", 4), pair("p-c", 6)]);
+    // A peer gaining its first card appears after everything seen so far.
+    a.card = Some(json!({"node_id": "node-a"}));
+    w.upsert_peer(&a).expect("card");
+    assert_eq!(seqs(&w, 6, 10), [pair("p-a", 7)]);
+    // Deleting the peer with the highest sequence never lets the sequence be reused: a
+    // reader that saw 7 still sees the next change.
+    assert!(w.delete_peer("p-a").expect("delete"));
+    b.card = Some(json!({"node_id": "node-b", "v": 3}));
+    w.upsert_peer(&b).expect("card");
+    assert_eq!(seqs(&w, 7, 10), [pair("p-b", 8)]);
+    // Also after a reopen, and on the read pool.
+    drop(w);
+    let mut w = Writer::open(&path).expect("reopen");
+    w.upsert_peer(&peer("p-d", "node-d", 4)).expect("insert");
+    assert_eq!(w.peer("p-d").expect("peer").map(|p| p.card_seq), Some(9));
+    let r = Reader::open(&path).expect("reader");
+    assert_eq!(
+        r.cards_since(0, 10)
+            .expect("cards")
+            .into_iter()
+            .map(|p| (p.id, p.card_seq))
+            .collect::<Vec<_>>(),
+        [pair("p-c", 6), pair("p-b", 8)]
     );
 }
 
@@ -723,7 +821,7 @@ fn a_version_5_database_migrates() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
     assert_eq!(version, crate::schema::SCHEMA_VERSION);
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     assert_eq!(w.meta("origin").expect("meta"), Some("a.example".into()));
     assert_eq!(w.tokens().expect("tokens").len(), 1);
     assert_eq!(w.peers().expect("peers"), vec![]);

@@ -18,14 +18,19 @@ use std::time::Duration;
 use treaty_merkle::{CompactRange, Hash, HashReader, MerkleError, stored_hash_count};
 use treaty_types::Operation;
 
+pub mod cache;
 pub mod federation;
 mod schema;
 pub mod search;
 
+pub use cache::{
+    BaselineRow, CacheChange, CachePut, CachedRecordRow, DiscrepancyRow, PeerLogRow, SyncBatch,
+    SyncOutcome,
+};
 pub use federation::{
     AgreementRow, FedOp, LicenseRow, PEER_FAILURES_KEPT, PeerFailure, PeerRow, ProposalRow,
 };
-pub use search::{SearchError, SearchHit, SearchPage, SearchQuery};
+pub use search::{CACHE_ROWID_BASE, SearchError, SearchHit, SearchPage, SearchQuery, SourceFilter};
 
 /// How long a connection waits for another writer before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
@@ -981,5 +986,7 @@ impl HashReader for Reader {
     }
 }
 
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 mod tests;

@@ -83,6 +83,10 @@ const MIGRATIONS: &[&str] = &[
     // 6: federation: peers and their recent failures, admission licenses, trust proposals
     // and trust agreements.
     crate::federation::MIGRATION,
+    // 7: verified sync from peers: per-peer sync state, cached peer records (in the
+    // discovery index too), their checkpoints, discrepancies, drift baselines, and the
+    // registry-card propagation columns of peers.
+    crate::cache::MIGRATION,
 ];
 
 /// The schema version this binary writes.

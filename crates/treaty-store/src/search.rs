@@ -42,6 +42,22 @@
 //!   facets.
 //! - `0`, in every row, so an empty query lists everything.
 //!
+//! # Cached peer records
+//!
+//! Records cached from peers (`peer_records`, see [`crate::cache`]) are in the same table,
+//! so one query answers the union. A cached row's rowid is [`CACHE_ROWID_BASE`]` - id`
+//! (positive, where local rowids are not), and its tokens are a local record's plus `s<hex>`
+//! for the node id of the registry it came from (the [`SourceFilter::Registry`] facet).
+//! Internally a hit's position index is `-rowid`: the ledger index for a local record,
+//! `id - 2^62` (negative) for a cached one, so within a score group every local record
+//! comes first, newest first, then every cached record, most recently cached first; the
+//! source filter is a range of indexes (`>= 0` local, `< 0` cached), that is a rowid range
+//! FTS5 seeks to. Document frequencies (and so scores) count every source whatever the
+//! filter, as they do not depend on the facets either. `Writer::apply_sync` collects a
+//! batch's cached rows in memory and writes them into FTS5 in one statement, in ascending
+//! rowid order, at the end of its own transaction (and the rows it replaces or removes in
+//! one more); see `cache.rs` for why not through `discovery_pending`.
+//!
 //! A trigger on `records` deletes the row of the old version whenever a record's head moves
 //! (update or tombstone); [`index_record`] then stages the new version in
 //! `discovery_pending`, and a trigger on `checkpoints` moves the batch's staged rows into
@@ -72,10 +88,11 @@
 //! against a 5 ms budget. The score above has few distinct values per query, which is what lets the
 //! plans below read only what a page needs.
 //!
-//! Ties are broken by recency: the most recently written version first. Hits are ordered by
-//! `(score desc, ledger index desc)`, a total order. FTS5 streams postings in rowid order, so
-//! this is the only tie-break it can produce without sorting every tie (ordering a million
-//! equally scored records by `(collection, key)` would mean reading all of them).
+//! Ties are broken by recency: the most recently written version first (local records
+//! before cached ones, see above). Hits are ordered by `(score desc, index desc)`, a total
+//! order. FTS5 streams postings in rowid order, so this is the only tie-break it can
+//! produce without sorting every tie (ordering a million equally scored records by
+//! `(collection, key)` would mean reading all of them).
 //!
 //! # Query evaluation
 //!
@@ -107,24 +124,26 @@
 //!
 //! # Pagination
 //!
-//! The cursor is the position of the last hit, `(score, ledger index)`, plus a fingerprint of
-//! the normalized query, hex encoded. A page restarts at that position (keyset pagination):
-//! streamed groups seek straight to it with a rowid bound, so page 50 costs what page 1
-//! costs; scored sets are re-read (at most `C` rows). Cursors from another query, of another
-//! format, or with impossible values are refused ([`SearchError::InvalidCursor`]). While the
-//! index does not change, pages concatenate to the full order with no duplicates and no
-//! misses. When it changes between pages, an updated record moves to the front (a newer
-//! version), so it is not repeated, and is missed if it had not been reached yet; scores that
-//! depend on document frequencies may shift slightly.
+//! The cursor is the position of the last hit, `(score, index)`, plus a fingerprint of
+//! the normalized query (source filter included), hex encoded. A page restarts at that
+//! position (keyset pagination): streamed groups seek straight to it with a rowid bound, so
+//! page 50 costs what page 1 costs; scored sets are re-read (at most `C` rows). Cursors
+//! from another query (or source filter), of another format, or with impossible values
+//! (a position outside the source filter included) are refused
+//! ([`SearchError::InvalidCursor`]). While the index does not change, pages concatenate to
+//! the full order with no duplicates and no misses. When it changes between pages, an
+//! updated record moves to the front (a newer version), so it is not repeated, and is
+//! missed if it had not been reached yet; scores that depend on document frequencies may
+//! shift slightly.
 //!
 //! # Limits
 //!
 //! Query text [`QUERY_BYTES_MAX`] bytes and [`QUERY_TERMS_MAX`] distinct words; page size
-//! 1..=[`SEARCH_LIMIT_MAX`]; filter values [`FACET_BYTES_MAX`] bytes; per indexed string
-//! [`FIELD_TEXT_BYTES_MAX`] bytes; [`SKILLS_MAX`] skills and [`TAGS_PER_SKILL_MAX`] tags per
-//! skill. User text never reaches FTS5 syntax: every token is built here from alphanumeric
-//! characters or hex digits and is double-quoted, so `"`, `*`, `NEAR(`, `OR`, `-x` and
-//! `col:term` are words or nothing.
+//! 1..=[`SEARCH_LIMIT_MAX`]; filter values (registry included) [`FACET_BYTES_MAX`] bytes;
+//! per indexed string [`FIELD_TEXT_BYTES_MAX`] bytes; [`SKILLS_MAX`] skills and
+//! [`TAGS_PER_SKILL_MAX`] tags per skill. User text never reaches FTS5 syntax: every token is
+//! built here from alphanumeric characters or hex digits and is double-quoted, so `"`, `*`,
+//! `NEAR(`, `OR`, `-x` and `col:term` are words or nothing.
 
 use crate::StoreError;
 use rusqlite::{Connection, params};
@@ -207,10 +226,50 @@ pub struct SearchQuery {
     pub skill: Option<String>,
     /// Only records with this tag.
     pub tag: Option<String>,
+    /// Only local records, or only records cached from one registry; `None` for both.
+    pub source: Option<SourceFilter>,
     /// Page size.
     pub limit: u32,
     /// Opaque cursor from the previous page.
     pub cursor: Option<String>,
+}
+
+/// Which records a discovery query covers, by where they come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceFilter {
+    /// Only this node's own records.
+    Local,
+    /// Only records cached from the registry with this node id (see [`crate::cache`]).
+    Registry(String),
+}
+
+/// Cached peer records are indexed under rowid `CACHE_ROWID_BASE - id`, where `id` is the
+/// `peer_records` row id (from 1, never reused), so their rowids are positive and those of
+/// local records (`-ledger index`) are not: the two never collide, and in FTS5's ascending
+/// rowid order every local record comes before every cached one, and newer cached rows
+/// (higher ids) before older ones. `2^62` leaves room for `2^62 - 1` cached rows and keeps
+/// every derived value (`-rowid`, bounds plus one) far from overflow.
+pub const CACHE_ROWID_BASE: i64 = 1 << 62;
+
+/// The smallest position index a hit can have: that of the cached row with id 1. Local
+/// records have indexes from 0 up (their ledger index), cached rows `id - CACHE_ROWID_BASE`.
+const INDEX_MIN: i64 = 1 - CACHE_ROWID_BASE;
+
+/// The FTS5 rowid of the cached peer record with `peer_records` id `id`.
+pub(crate) fn cached_rowid(id: i64) -> i64 {
+    CACHE_ROWID_BASE - id
+}
+
+/// The FTS5 row text of a cached peer record: its tokens as a local record with the same
+/// collection and body would have, plus the facet token of the registry it came from (when
+/// that is short enough to be one), for [`SourceFilter::Registry`].
+pub(crate) fn cached_tokens(collection: &str, body: &Value, source_registry: &str) -> String {
+    let mut text = document_tokens(collection, body);
+    if let Some(token) = facet_token(Facet::Source, source_registry) {
+        text.push(' ');
+        text.push_str(&token);
+    }
+    text
 }
 
 /// One discovery hit.
@@ -222,6 +281,9 @@ pub struct SearchHit {
     pub key: String,
     /// Relevance (higher is better).
     pub score: f64,
+    /// `None` for a local record; for a record cached from a peer, the id of its
+    /// `peer_records` row ([`crate::Reader::cached_record_by_id`]), which names the source.
+    pub cached: Option<i64>,
 }
 
 /// A page of hits.
@@ -283,11 +345,7 @@ pub(crate) fn search(
         Ok(plan) => plan,
         Err(e) => return Ok(Err(e)),
     };
-    let after = match q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor(c, plan.fingerprint))
-    {
+    let after = match q.cursor.as_deref().map(|c| decode_cursor(c, &plan)) {
         None => None,
         Some(Ok(pos)) => Some(pos),
         Some(Err(e)) => return Ok(Err(e)),
@@ -301,14 +359,15 @@ pub(crate) fn search(
         Err(e) => return Ok(Err(e)),
     };
     // One hit more than the page tells whether a next page exists.
-    let positions = collect(&tx, &sources, after, limit + 1)?;
+    let positions = collect(&tx, &plan, &sources, after, limit + 1)?;
     let mut hits = Vec::with_capacity(limit.min(positions.len()));
     for pos in positions.iter().take(limit) {
-        let (collection, key) = record_key(&tx, pos.index)?;
+        let (collection, key, cached) = record_key(&tx, pos.index)?;
         hits.push(SearchHit {
             collection,
             key,
             score: pos.score,
+            cached,
         });
     }
     let next_cursor = if positions.len() > limit {
@@ -360,6 +419,8 @@ enum Facet {
     Collection,
     Skill,
     Tag,
+    /// The node id of the registry a cached record came from.
+    Source,
 }
 
 /// The facet token of a value, or `None` when the value is too long to be one.
@@ -372,6 +433,8 @@ fn facet_token(kind: Facet, value: &str) -> Option<String> {
         Facet::Collection => ('c', value.to_owned()),
         Facet::Skill => ('k', value.to_lowercase()),
         Facet::Tag => ('g', value.to_lowercase()),
+        // Node ids are exact, like collection names.
+        Facet::Source => ('s', value.to_owned()),
     };
     let mut token = String::with_capacity(1 + 2 * value.len());
     token.push(prefix);
@@ -670,11 +733,12 @@ fn fold_diacritic(c: char) -> char {
     }
 }
 
-/// A position in the result order: score descending, then ledger index descending.
+/// A position in the result order: score descending, then index descending.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Pos {
     score: f64,
-    /// Ledger index of the record's current version.
+    /// `-rowid`: for a local record the ledger index of its current version (`>= 0`), for
+    /// a cached peer record `id - CACHE_ROWID_BASE` (`< 0`, see [`CACHE_ROWID_BASE`]).
     index: i64,
 }
 
@@ -701,6 +765,12 @@ struct Plan {
     words: Vec<String>,
     /// Facet tokens the hits must carry.
     facets: Vec<String>,
+    /// Hits have `low <= index < high`: how the source filter restricts hits to local
+    /// records (indexes from 0) or cached ones (negative indexes) without a scan, as a rowid
+    /// range FTS5 seeks to.
+    low: i64,
+    /// See `low`.
+    high: i64,
     /// Page size.
     limit: usize,
     /// Identifies the normalized query inside cursors.
@@ -750,13 +820,38 @@ impl Plan {
             })?;
             facets.push(token);
         }
-        let fingerprint = fingerprint(&words, &facets);
+        let (low, high, marker) = match &q.source {
+            None => (INDEX_MIN, i64::MAX, SourceMarker::All),
+            Some(SourceFilter::Local) => (0, i64::MAX, SourceMarker::Local),
+            Some(SourceFilter::Registry(node_id)) => {
+                if node_id.is_empty() {
+                    return Err(SearchError::InvalidQuery("empty registry filter".into()));
+                }
+                let token = facet_token(Facet::Source, node_id).ok_or_else(|| {
+                    SearchError::InvalidQuery(format!(
+                        "registry filter is longer than {FACET_BYTES_MAX} bytes"
+                    ))
+                })?;
+                // The facet alone would do (local rows never carry one); the bound also
+                // lets cursors of local positions be refused.
+                facets.push(token);
+                (INDEX_MIN, 0, SourceMarker::Registry)
+            }
+        };
+        let fingerprint = fingerprint(&words, &facets, marker);
         Ok(Plan {
             words,
             facets,
+            low,
+            high,
             limit: q.limit as usize,
             fingerprint,
         })
+    }
+
+    /// Whether a hit at `index` is within the source filter.
+    fn admits(&self, index: i64) -> bool {
+        self.low <= index && index < self.high
     }
 
     /// `expr AND filters` as an FTS5 expression.
@@ -831,7 +926,8 @@ impl Plan {
                         .collect::<Vec<_>>()
                         .join(" OR ")
                 );
-                let rows = matching_indexes(conn, &boosted, i64::MAX, 0, CANDIDATES_MAX + 1)?;
+                let rows =
+                    matching_indexes(conn, &boosted, self.high, self.low, CANDIDATES_MAX + 1)?;
                 if rows.len() > CANDIDATES_MAX {
                     return Ok(Err(SearchError::InvalidQuery(format!(
                         "query too broad: more than {STREAM_TERMS_MAX} words that each occur \
@@ -874,8 +970,15 @@ impl Plan {
         else {
             return Ok(Vec::new());
         };
-        let mut candidates: Vec<i64> = driver_lists.iter().flatten().copied().collect();
-        // Newest (largest ledger index) first, as every list here.
+        // The postings cover every source (so that a word's idf does not depend on the
+        // source filter, as it does not depend on the facets); the filter applies here.
+        let mut candidates: Vec<i64> = driver_lists
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|&index| self.admits(index))
+            .collect();
+        // Newest (largest index) first, as every list here.
         candidates.sort_unstable_by(|a, b| b.cmp(a));
         let n = candidates.len();
         let mut fields = vec![Field::Description; n * m];
@@ -900,7 +1003,7 @@ impl Plan {
                             "{} AND {driver_any}",
                             quoted(&word_token(field, &self.words[i]))
                         ));
-                        for index in matching_indexes(conn, &expr, i64::MAX, 0, n)? {
+                        for index in matching_indexes(conn, &expr, self.high, self.low, n)? {
                             if let Ok(at) = candidates.binary_search_by(|x| index.cmp(x)) {
                                 fields[at * m + i] = field;
                                 seen[at] = true;
@@ -917,7 +1020,7 @@ impl Plan {
         if !facets_checked {
             let expr = self.filtered(&driver_any);
             let mut seen = vec![false; n];
-            for index in matching_indexes(conn, &expr, i64::MAX, 0, n)? {
+            for index in matching_indexes(conn, &expr, self.high, self.low, n)? {
                 if let Ok(at) = candidates.binary_search_by(|x| index.cmp(x)) {
                     seen[at] = true;
                 }
@@ -975,7 +1078,7 @@ impl Plan {
                 for r in
                     matching_indexes(conn, &expr, newest.saturating_add(1), oldest, rows.len())?
                 {
-                    // `rows` is sorted newest (largest ledger index) first.
+                    // `rows` is sorted newest (largest index) first.
                     if let Ok(at) = rows.binary_search_by(|x| r.cmp(x)) {
                         fields[at * m + i] = field;
                     }
@@ -1050,7 +1153,8 @@ fn word_postings(conn: &Connection, word: &str) -> Result<WordPostings, StoreErr
     // after one read.
     for at in [2, 0, 1] {
         let token = quoted(&word_token(FIELDS[at], word));
-        let list = matching_indexes(conn, &token, i64::MAX, 0, CANDIDATES_MAX + 1 - df)?;
+        // Every source, local and cached: see `ranked_by_rare_word`.
+        let list = matching_indexes(conn, &token, i64::MAX, INDEX_MIN, CANDIDATES_MAX + 1 - df)?;
         df += list.len();
         if df > CANDIDATES_MAX {
             return Ok(WordPostings { df, lists: None });
@@ -1086,8 +1190,10 @@ fn score_of_weight_sum(ones: &[f64], weight_sum: f64) -> f64 {
     if den > 0.0 { weight_sum / den } else { 0.0 }
 }
 
-/// Ledger indexes of the records matching `expr` with `low <= index < high`, newest first,
-/// at most `limit`.
+/// Indexes (`-rowid`, see [`Pos::index`]) of the rows matching `expr` with
+/// `low <= index < high`, in result order within a score group (local records newest first,
+/// then cached records newest first), at most `limit`. `low` must be at least [`INDEX_MIN`]
+/// (so `-low` cannot overflow) to include cached records.
 fn matching_indexes(
     conn: &Connection,
     expr: &str,
@@ -1095,8 +1201,8 @@ fn matching_indexes(
     low: i64,
     limit: usize,
 ) -> Result<Vec<i64>, StoreError> {
-    // FTS5 rowids are negated ledger indexes (see MIGRATION), so ascending rowid order is
-    // newest first.
+    // FTS5 rowids are negated ledger indexes (see MIGRATION) and, for cached records,
+    // CACHE_ROWID_BASE - id, so ascending rowid order is the result order.
     let mut stmt = conn.prepare_cached(
         "SELECT -rowid FROM discovery WHERE discovery MATCH ?1 AND rowid > ?2 AND rowid <= ?3
          ORDER BY rowid LIMIT ?4",
@@ -1108,14 +1214,30 @@ fn matching_indexes(
     Ok(rows)
 }
 
-/// Collection and key of the record whose current version is at ledger index `index`.
-fn record_key(conn: &Connection, index: i64) -> Result<(String, String), StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT collection, key FROM records WHERE ledger_index = ?1")?;
-    stmt.query_row([index], |r| Ok((r.get(0)?, r.get(1)?)))
+/// Collection and key of the hit at `index`: the local record whose current version is at
+/// ledger index `index`, or (negative `index`) the cached peer record with id
+/// `index + CACHE_ROWID_BASE`, with that id.
+fn record_key(conn: &Connection, index: i64) -> Result<(String, String, Option<i64>), StoreError> {
+    let (sql, arg, cached) = if index >= 0 {
+        (
+            "SELECT collection, key FROM records WHERE ledger_index = ?1",
+            index,
+            None,
+        )
+    } else {
+        // No overflow: indexes of hits are at least INDEX_MIN.
+        let id = index.saturating_add(CACHE_ROWID_BASE);
+        (
+            "SELECT collection, key FROM peer_records WHERE id = ?1",
+            id,
+            Some(id),
+        )
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    stmt.query_row([arg], |r| Ok((r.get(0)?, r.get(1)?, cached)))
         .map_err(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => StoreError::Corrupt(format!(
-                "discovery index entry {index} is not the head of any record"
+                "discovery index entry {index} is neither the head of a record nor a cached record"
             )),
             e => e.into(),
         })
@@ -1125,6 +1247,7 @@ fn record_key(conn: &Connection, index: i64) -> Result<(String, String), StoreEr
 /// result order).
 fn collect(
     conn: &Connection,
+    plan: &Plan,
     sources: &[Source],
     after: Option<Pos>,
     want: usize,
@@ -1144,12 +1267,12 @@ fn collect(
             }
             Source::Group { score, expr } => {
                 let high = match after {
-                    None => i64::MAX,
-                    Some(a) if *score < a.score => i64::MAX,
-                    Some(a) if *score == a.score => a.index,
+                    None => plan.high,
+                    Some(a) if *score < a.score => plan.high,
+                    Some(a) if *score == a.score => a.index.min(plan.high),
                     Some(_) => continue,
                 };
-                for index in matching_indexes(conn, expr, high, 0, want - out.len())? {
+                for index in matching_indexes(conn, expr, high, plan.low, want - out.len())? {
                     out.push(Pos {
                         score: *score,
                         index,
@@ -1163,7 +1286,7 @@ fn collect(
 
 /// Cursor layout version (first byte).
 const CURSOR_VERSION: u8 = 1;
-/// Version, fingerprint, score bits, ledger index.
+/// Version, fingerprint, score bits, index.
 const CURSOR_BYTES: usize = 1 + 8 + 8 + 8;
 
 fn encode_cursor(fingerprint: u64, pos: Pos) -> String {
@@ -1177,7 +1300,7 @@ fn encode_cursor(fingerprint: u64, pos: Pos) -> String {
     out
 }
 
-fn decode_cursor(cursor: &str, fingerprint: u64) -> Result<Pos, SearchError> {
+fn decode_cursor(cursor: &str, plan: &Plan) -> Result<Pos, SearchError> {
     let hex = cursor.as_bytes();
     if hex.len() != 2 * CURSOR_BYTES {
         return Err(SearchError::InvalidCursor);
@@ -1200,18 +1323,30 @@ fn decode_cursor(cursor: &str, fingerprint: u64) -> Result<Pos, SearchError> {
     let index = i64::from_be_bytes(word(17));
     let max_score = f64::from(Field::Name.weight());
     if bytes[0] != CURSOR_VERSION
-        || u64::from_be_bytes(word(1)) != fingerprint
+        || u64::from_be_bytes(word(1)) != plan.fingerprint
         || !(0.0..=max_score).contains(&score)
-        || index < 0
+        || !plan.admits(index)
     {
         return Err(SearchError::InvalidCursor);
     }
     Ok(Pos { score, index })
 }
 
+/// The source filter, as the fingerprint sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceMarker {
+    /// No filter.
+    All,
+    /// [`SourceFilter::Local`].
+    Local,
+    /// [`SourceFilter::Registry`] (whose facet token is among the facets).
+    Registry,
+}
+
 /// FNV-1a over the normalized query: stable across processes and releases, unlike std's
-/// hasher, so cursors survive a restart.
-fn fingerprint(words: &[String], facets: &[String]) -> u64 {
+/// hasher, so cursors survive a restart. Without a source filter nothing is added for it,
+/// so cursors issued before source filters existed stay valid.
+fn fingerprint(words: &[String], facets: &[String], source: SourceMarker) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for &b in bytes {
@@ -1227,6 +1362,11 @@ fn fingerprint(words: &[String], facets: &[String]) -> u64 {
     for f in facets {
         eat(f.as_bytes());
         eat(&[0]);
+    }
+    match source {
+        SourceMarker::All => {}
+        SourceMarker::Local => eat(&[2, b'l']),
+        SourceMarker::Registry => eat(&[2, b'r']),
     }
     h
 }

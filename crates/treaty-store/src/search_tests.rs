@@ -318,6 +318,7 @@ fn filters_are_exact_and_case_insensitive_where_documented() {
                 collection: collection.map(Into::into),
                 skill: skill.map(Into::into),
                 tag: tag.map(Into::into),
+                source: None,
                 limit: 20,
                 cursor: None,
             },
@@ -597,24 +598,32 @@ fn cursors_are_validated() {
         String::from_utf8(flipped).expect("ascii"),
         // Right format and fingerprint, impossible score.
         encode_cursor(
-            fingerprint(&["pelican".into()], &[]),
+            fingerprint(&["pelican".into()], &[], SourceMarker::All),
             Pos {
                 score: 9.0,
                 index: 1,
             },
         ),
         encode_cursor(
-            fingerprint(&["pelican".into()], &[]),
+            fingerprint(&["pelican".into()], &[], SourceMarker::All),
             Pos {
                 score: f64::NAN,
                 index: 1,
             },
         ),
+        // Below every index a hit can have (cached rows have `id - 2^62`, id from 1).
         encode_cursor(
-            fingerprint(&["pelican".into()], &[]),
+            fingerprint(&["pelican".into()], &[], SourceMarker::All),
             Pos {
                 score: 1.0,
-                index: -5,
+                index: -CACHE_ROWID_BASE,
+            },
+        ),
+        encode_cursor(
+            fingerprint(&["pelican".into()], &[], SourceMarker::All),
+            Pos {
+                score: 1.0,
+                index: i64::MIN,
             },
         ),
     ] {
@@ -630,6 +639,76 @@ fn cursors_are_validated() {
     filtered.tag = Some("x".into());
     filtered.cursor = Some(cursor);
     assert_eq!(run(&r, &filtered), Err(SearchError::InvalidCursor));
+}
+
+#[test]
+fn cursors_are_bound_to_the_source_filter() {
+    let mut db = Db::new();
+    for i in 0..3 {
+        db.put(&format!("k{i}"), card("Pelican", "bird", json!([])));
+    }
+    let r = db.reader();
+    let words = ["pelican".to_owned()];
+    let registry = facet_token(Facet::Source, "node-a").expect("facet");
+    let at = |index: i64| Pos { score: 4.0, index };
+    let with = |source: Option<SourceFilter>, cursor: String| {
+        let mut query = q("pelican");
+        query.source = source;
+        query.cursor = Some(cursor);
+        run(&r, &query)
+    };
+    let local = || Some(SourceFilter::Local);
+    let node_a = || Some(SourceFilter::Registry("node-a".into()));
+    // Positions the filter can produce are accepted: local ones (from 0) for Local, cached
+    // ones (negative, from 1 - 2^62) for a registry, both without a filter.
+    let fp_local = fingerprint(&words, &[], SourceMarker::Local);
+    let fp_registry = fingerprint(
+        &words,
+        std::slice::from_ref(&registry),
+        SourceMarker::Registry,
+    );
+    let fp_all = fingerprint(&words, &[], SourceMarker::All);
+    assert!(with(local(), encode_cursor(fp_local, at(0))).is_ok());
+    assert!(with(node_a(), encode_cursor(fp_registry, at(-1))).is_ok());
+    assert!(
+        with(
+            node_a(),
+            encode_cursor(fp_registry, at(1 - CACHE_ROWID_BASE))
+        )
+        .is_ok()
+    );
+    assert!(with(None, encode_cursor(fp_all, at(-1))).is_ok());
+    assert!(with(None, encode_cursor(fp_all, at(1 - CACHE_ROWID_BASE))).is_ok());
+    // Positions outside it are not.
+    for (source, cursor) in [
+        (local(), encode_cursor(fp_local, at(-1))),
+        (node_a(), encode_cursor(fp_registry, at(0))),
+        (node_a(), encode_cursor(fp_registry, at(5))),
+        (node_a(), encode_cursor(fp_registry, at(-CACHE_ROWID_BASE))),
+        (None, encode_cursor(fp_all, at(-CACHE_ROWID_BASE))),
+    ] {
+        assert_eq!(with(source, cursor), Err(SearchError::InvalidCursor));
+    }
+    // The filter is part of the fingerprint: no cursor crosses between filters (each at a
+    // position the target filter would accept).
+    for (source, fp, index) in [
+        (None, fp_local, 0),
+        (None, fp_registry, -1),
+        (local(), fp_all, 0),
+        (local(), fp_registry, 0),
+        (node_a(), fp_all, -1),
+        (node_a(), fp_local, -1),
+        (
+            Some(SourceFilter::Registry("node-b".into())),
+            fp_registry,
+            -1,
+        ),
+    ] {
+        assert_eq!(
+            with(source, encode_cursor(fp, at(index))),
+            Err(SearchError::InvalidCursor)
+        );
+    }
 }
 
 /// A naive model of the documented ranking, for checking the real one: each query word's

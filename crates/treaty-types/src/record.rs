@@ -383,6 +383,76 @@ impl LedgerEntry {
         Ok(bytes)
     }
 
+    /// The [`LedgerEntry::Record`] a record's JSON form stands for: the inverse of the node's
+    /// `record_json` (what `GET /v1/records/{collection}/{key}` and resolves answer), so a
+    /// client can rebuild the exact leaf bytes ([`LedgerEntry::to_leaf_bytes`]) and check
+    /// them against a receipt.
+    ///
+    /// Reads `collection` and `key` (checked with [`CollectionName::parse`] and
+    /// [`RecordKey::parse`]), `version`, `op` (`"put"` or `"delete"`), `time_ms` (integers
+    /// up to 2^53 - 1, the canonical JSON range) and `body` when present (a JSON object;
+    /// the node writes no `body` member for a tombstone). Every other member
+    /// (`ledger_index`, `leaf_hash`, `federation_metadata`, ...) is ignored: it is not part
+    /// of the entry. Nothing here says the entry is in any ledger; only a receipt does.
+    ///
+    /// # Errors
+    /// [`RecordError::Shape`] (code `schema_violation`) with the member's JSON pointer for a
+    /// value that is not an object, a missing member or one of the wrong type or an unknown
+    /// `op`; [`RecordError::InvalidCollection`], [`RecordError::InvalidKey`];
+    /// [`RecordError::Json`] for an integer beyond 2^53 - 1;
+    /// [`RecordError::BodyNotObject`].
+    pub fn record_from_json(v: &Value) -> Result<LedgerEntry, RecordError> {
+        let shape = |path: &str, reason: &str| RecordError::Shape {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let Value::Object(members) = v else {
+            return Err(shape("", "a record is a JSON object"));
+        };
+        let member = |name: &str| {
+            members
+                .get(name)
+                .ok_or_else(|| shape(&format!("/{name}"), "required member is missing"))
+        };
+        let text = |name: &str| {
+            member(name)?
+                .as_str()
+                .ok_or_else(|| shape(&format!("/{name}"), "must be a string"))
+        };
+        let integer = |name: &str| {
+            let path = format!("/{name}");
+            let n = member(name)?
+                .as_u64()
+                .ok_or_else(|| shape(&path, "must be a non-negative integer"))?;
+            if n > crate::limits::SAFE_INTEGER_MAX {
+                return Err(RecordError::Json(JsonError::IntegerOutOfRange { path }));
+            }
+            Ok(n)
+        };
+        let collection = CollectionName::parse(text("collection")?)?;
+        let key = RecordKey::parse(text("key")?)?;
+        let op = match text("op")? {
+            "put" => Operation::Put,
+            "delete" => Operation::Delete,
+            _ => return Err(shape("/op", "must be \"put\" or \"delete\"")),
+        };
+        let version = integer("version")?;
+        let time_ms = integer("time_ms")?;
+        let body = match members.get("body") {
+            None => None,
+            Some(body @ Value::Object(_)) => Some(body.clone()),
+            Some(_) => return Err(RecordError::BodyNotObject),
+        };
+        Ok(LedgerEntry::Record {
+            collection,
+            key,
+            version,
+            op,
+            body,
+            time_ms,
+        })
+    }
+
     /// Parses leaf bytes, insisting that they are exactly the canonical form.
     ///
     /// # Errors
@@ -499,6 +569,128 @@ mod tests {
         };
         let bytes = tomb.to_leaf_bytes().expect("bytes");
         assert!(!std::str::from_utf8(&bytes).expect("utf8").contains("body"));
+    }
+
+    /// A record as the node's `record_json` writes it.
+    fn record_json_of(entry_body: Option<Value>, op: &str) -> Value {
+        let mut v = json!({
+            "collection": "receipt",
+            "key": "k1",
+            "version": 3,
+            "op": op,
+            "time_ms": 1_700_000_000_000_u64,
+            "ledger_index": 41,
+            "leaf_hash": "AAAA",
+            "federation_metadata": {"source_registry": "x"},
+        });
+        if let Some(body) = entry_body {
+            v["body"] = body;
+        }
+        v
+    }
+
+    #[test]
+    fn record_from_json_inverts_record_json() {
+        let v = record_json_of(Some(json!({"z": 1, "a": "x"})), "put");
+        let entry = LedgerEntry::record_from_json(&v).expect("record");
+        assert_eq!(
+            entry,
+            LedgerEntry::Record {
+                collection: CollectionName::parse("receipt").expect("name"),
+                key: RecordKey::parse("k1").expect("key"),
+                version: 3,
+                op: Operation::Put,
+                body: Some(json!({"z": 1, "a": "x"})),
+                time_ms: 1_700_000_000_000,
+            }
+        );
+        // The same leaf bytes as the entry the node wrote.
+        assert_eq!(
+            std::str::from_utf8(&entry.to_leaf_bytes().expect("bytes")).expect("utf8"),
+            r#"{"body":{"a":"x","z":1},"collection":"receipt","key":"k1","kind":"record","op":"put","time_ms":1700000000000,"version":3}"#
+        );
+        // A tombstone has no body.
+        let tomb = LedgerEntry::record_from_json(&record_json_of(None, "delete")).expect("tomb");
+        assert!(matches!(
+            tomb,
+            LedgerEntry::Record {
+                op: Operation::Delete,
+                body: None,
+                ..
+            }
+        ));
+        // Round trip from any record entry through its JSON form.
+        let mut as_json = serde_json::to_value(&entry).expect("json");
+        as_json.as_object_mut().expect("object").remove("kind");
+        assert_eq!(
+            LedgerEntry::record_from_json(&as_json).expect("again"),
+            entry
+        );
+    }
+
+    #[test]
+    fn record_from_json_refusals() {
+        let good = record_json_of(Some(json!({"a": 1})), "put");
+        let code = |v: &Value| {
+            LedgerEntry::record_from_json(v)
+                .expect_err("must be refused")
+                .code()
+        };
+        for member in ["collection", "key", "version", "op", "time_ms"] {
+            let mut v = good.clone();
+            v.as_object_mut().expect("object").remove(member);
+            let err = LedgerEntry::record_from_json(&v).expect_err(member);
+            assert_eq!(err.code(), "schema_violation", "{member}");
+            assert_eq!(
+                err.to_string(),
+                format!("/{member}: required member is missing")
+            );
+            let mut v = good.clone();
+            v[member] = json!([member]);
+            assert_eq!(code(&v), "schema_violation", "{member}");
+        }
+        let with = |member: &str, value: Value| {
+            let mut v = good.clone();
+            v[member] = value;
+            v
+        };
+        assert_eq!(
+            code(&with("collection", json!("Bad"))),
+            "invalid_collection"
+        );
+        assert_eq!(code(&with("key", json!("a/b"))), "invalid_key");
+        assert_eq!(code(&with("op", json!("upsert"))), "schema_violation");
+        assert_eq!(code(&with("op", json!("PUT"))), "schema_violation");
+        assert_eq!(code(&with("version", json!(-1))), "schema_violation");
+        assert_eq!(code(&with("version", json!(1.5))), "schema_violation");
+        assert_eq!(
+            code(&with("time_ms", json!(1_u64 << 53))),
+            "integer_out_of_range"
+        );
+        assert!(LedgerEntry::record_from_json(&with("time_ms", json!((1_u64 << 53) - 1))).is_ok());
+        for body in [json!([1]), json!("x"), Value::Null, json!(1)] {
+            assert_eq!(code(&with("body", body)), "body_not_object");
+        }
+        for not_object in [json!([good.clone()]), json!("record"), Value::Null] {
+            assert_eq!(code(&not_object), "schema_violation");
+        }
+    }
+
+    #[test]
+    fn record_from_json_never_panics_on_mutations() {
+        let good = record_json_of(Some(json!({"a": [1, {"b": null}]})), "put");
+        let text = serde_json::to_vec(&good).expect("json");
+        for i in 0..text.len() {
+            for bit in [0x01_u8, 0x08, 0x20, 0x80] {
+                let mut bytes = text.clone();
+                bytes[i] ^= bit;
+                if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+                    if let Ok(entry) = LedgerEntry::record_from_json(&v) {
+                        let _ = entry.to_leaf_bytes();
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use treaty_httpsig::{RequestView, Signer, SignerConfig, SigningKey, TargetUri};
 
 /// Longest a test waits for an asynchronous outcome (a registration's verification).
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 fn now_s() -> u64 {
     SystemTime::now()
@@ -25,7 +25,7 @@ fn now_s() -> u64 {
 }
 
 /// Polls `f` until it answers `Some`, failing after [`WAIT`].
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+pub(crate) async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -40,11 +40,16 @@ where
     }
 }
 
-async fn op(n: &TestNode, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+pub(crate) async fn op(
+    n: &TestNode,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
     n.call(method, path, body, Some(ADMIN_TOKEN)).await
 }
 
-async fn node_id(n: &TestNode) -> String {
+pub(crate) async fn node_id(n: &TestNode) -> String {
     n.get_json("/healthz").await.1["node_id"]
         .as_str()
         .unwrap()
@@ -52,7 +57,7 @@ async fn node_id(n: &TestNode) -> String {
 }
 
 /// The peer `node` (by node id) as `at` lists it, if listed.
-async fn peer_at(at: &TestNode, node: &str) -> Option<Value> {
+pub(crate) async fn peer_at(at: &TestNode, node: &str) -> Option<Value> {
     let (status, body) = op(at, Method::GET, "/v1/federation/peers", None).await;
     assert_eq!(status, 200, "{body}");
     body["peers"]
@@ -63,7 +68,7 @@ async fn peer_at(at: &TestNode, node: &str) -> Option<Value> {
         .cloned()
 }
 
-async fn wait_status(at: &TestNode, node: &str, status: &str) -> Value {
+pub(crate) async fn wait_status(at: &TestNode, node: &str, status: &str) -> Value {
     wait_for(&format!("peer {node} to be {status}"), || async {
         peer_at(at, node).await.filter(|p| p["status"] == status)
     })
@@ -71,7 +76,7 @@ async fn wait_status(at: &TestNode, node: &str, status: &str) -> Value {
 }
 
 /// `from` adds `to` as a peer (both directions) and waits until `to` lists `from` ACTIVE.
-async fn peer_up(from: &TestNode, to: &TestNode) {
+pub(crate) async fn peer_up(from: &TestNode, to: &TestNode) {
     let (status, body) = op(
         from,
         Method::POST,
@@ -199,11 +204,11 @@ fn fresh_nonce() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-fn start(dir: &Path, name: &str, env: &[(&str, &str)]) -> TestNode {
+pub(crate) fn start(dir: &Path, name: &str, env: &[(&str, &str)]) -> TestNode {
     TestNode::start_with(&dir.join(name), env)
 }
 
-async fn ledger_size(n: &TestNode) -> u64 {
+pub(crate) async fn ledger_size(n: &TestNode) -> u64 {
     n.get_json("/healthz").await.1["tree_size"]
         .as_u64()
         .unwrap()

@@ -115,6 +115,28 @@ impl TestNode {
         }
     }
 
+    /// Starts a plain-HTTP node with extra environment variables and `serve` arguments.
+    pub fn start_full(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
+        let extra_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let extra_args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let data_dir = dir.join("node");
+        let (child, addr, _) =
+            spawn(&data_dir, "127.0.0.1:0", &extra_env, &extra_args).expect("node starts");
+        Self {
+            child: Some(child),
+            data_dir,
+            url: format!("http://{addr}"),
+            addr,
+            http: plain_http(),
+            extra_env,
+            extra_args,
+            ca_file: None,
+        }
+    }
+
     /// Kills the process with SIGKILL (no shutdown, no flush) and waits for it to die.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -15,4 +15,5 @@ mod ledger;
 mod ratelimit;
 mod records;
 mod schemas;
+mod sync;
 mod tls;

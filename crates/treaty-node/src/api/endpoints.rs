@@ -248,7 +248,7 @@ pub const DISCOVER: Endpoint = Endpoint {
     method: Method::Get,
     path: "/v1/discover",
     tag: "discovery",
-    summary: "Ranked full-text search over record names, descriptions, skills and tags, with filters and cursor pagination.",
+    summary: "Ranked full-text search over record names, descriptions, skills and tags, across local records and records cached from peers (those carry `federation_metadata.source_registry`), with filters and cursor pagination. Never calls a peer.",
     auth: Auth::Public,
     params: &[
         query(
@@ -263,6 +263,11 @@ pub const DISCOVER: Endpoint = Endpoint {
             "Only records with a skill whose id or name is this.",
         ),
         query("tag", "string", "Only records with this tag."),
+        query(
+            "source",
+            "string",
+            "Only records from this source: `local`, or a registry's node id (records cached from that peer).",
+        ),
         query("limit", "integer", "Page size, 1-100 (default 20)."),
         query(
             "cursor",
@@ -281,9 +286,17 @@ pub const RESOLVE: Endpoint = Endpoint {
     method: Method::Get,
     path: "/v1/resolve/{collection}/{key}",
     tag: "discovery",
-    summary: "Exact lookup (e.g. a manifest by fingerprint): the record, its tlog-proof receipt and the checkpoint it is proven against.",
+    summary: "Exact lookup (e.g. a manifest by fingerprint): the record, its tlog-proof receipt and the checkpoint it is proven against. A miss looks in the peer cache, then cascades to ACTIVE peers (first verified answer wins; `served_by` names the registry).",
     auth: Auth::Public,
-    params: &[COLLECTION, KEY],
+    params: &[
+        COLLECTION,
+        KEY,
+        query(
+            "cascade",
+            "boolean",
+            "false: answer from this node only (local records and the peer cache).",
+        ),
+    ],
     request: None,
     success: (200, JSON),
     errors: &[400, 404, 410],
@@ -861,6 +874,88 @@ pub const FED_FEED: Endpoint = Endpoint {
     errors: &[400, 401, 403],
 };
 
+/// `POST /v1/federation/notify`.
+pub const FED_NOTIFY: Endpoint = Endpoint {
+    id: "notifyCheckpoint",
+    method: Method::Post,
+    path: "/v1/federation/notify",
+    tag: "federation",
+    summary: "A peer announces a new signed checkpoint (trust level 1): if it verifies against the peer's ledger key and is ahead of the copy held here, a pull of that peer starts at once.",
+    auth: Auth::Peer,
+    params: &[],
+    request: Some(JSON),
+    success: (202, JSON),
+    errors: &[400, 401, 403],
+};
+
+/// `GET /v1/federation/registry-cards`.
+pub const FED_REGISTRY_CARDS: Endpoint = Endpoint {
+    id: "registryCards",
+    method: Method::Get,
+    path: "/v1/federation/registry-cards",
+    tag: "federation",
+    summary: "The registry cards this node knows (trust level 1), in change order after `since`: first-hand peers (hops 1) and discovered registries with their hop count, each with the JWKS it verified against.",
+    auth: Auth::Peer,
+    params: &[query(
+        "since",
+        "integer",
+        "Change sequence from the previous answer's `next` (default 0).",
+    )],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 403],
+};
+
+/// `POST /v1/federation/peers/{id}/sync`.
+pub const PEER_SYNC: Endpoint = Endpoint {
+    id: "syncPeer",
+    method: Method::Post,
+    path: "/v1/federation/peers/{id}/sync",
+    tag: "federation",
+    summary: "Run one sync cycle with a peer now (operator): card refresh, drift check, registry cards and the feed until caught up; answers what it did.",
+    auth: Auth::Operator,
+    params: &[FED_ID],
+    request: None,
+    success: (200, JSON),
+    errors: &[401, 404, 409, 502],
+};
+
+/// `GET /v1/federation/discrepancies`.
+pub const DISCREPANCY_LIST: Endpoint = Endpoint {
+    id: "listDiscrepancies",
+    method: Method::Get,
+    path: "/v1/federation/discrepancies",
+    tag: "federation",
+    summary: "Discrepancies found in what peers served (operator), oldest first, each with its self-contained evidence.",
+    auth: Auth::Operator,
+    params: &[
+        query("peer", "string", "Only this peer (id or node id)."),
+        query(
+            "since",
+            "integer",
+            "Only discrepancies with an id above this (default 0).",
+        ),
+        query("limit", "integer", "Page size, 1-1000 (default 100)."),
+    ],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 401, 404],
+};
+
+/// `POST /v1/admin/federation/drift-scan`.
+pub const DRIFT_SCAN: Endpoint = Endpoint {
+    id: "driftScan",
+    method: Method::Post,
+    path: "/v1/admin/federation/drift-scan",
+    tag: "federation",
+    summary: "Scan every peer with an agreement for drift now (operator): policy and schema hashes against the agreement's baseline, and the cached copy against the peer's current checkpoint. Drifted peers become DRIFT.",
+    auth: Auth::Operator,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[401],
+};
+
 /// `GET /metrics`.
 pub const METRICS: Endpoint = Endpoint {
     id: "metrics",
@@ -948,6 +1043,11 @@ pub const ALL: &[&Endpoint] = &[
     &LICENSE_LIST,
     &LICENSE_UPDATE,
     &FED_FEED,
+    &FED_NOTIFY,
+    &FED_REGISTRY_CARDS,
+    &PEER_SYNC,
+    &DISCREPANCY_LIST,
+    &DRIFT_SCAN,
     &METRICS,
     &HEALTH,
     &OPENAPI,

@@ -171,6 +171,10 @@ pub(super) async fn register(State(s): State<AppState>, req: Request) -> Result<
                     updated_ms: now_ms,
                     last_verified_ms: None,
                     last_synced_ms: None,
+                    hops: 1,
+                    via_peer: None,
+                    card_seq: 0,
+                    card_etag: None,
                 })?;
                 s.federation.reload(&w)?;
                 id
@@ -251,16 +255,28 @@ fn check_presented_license(
     Ok(Some(lic))
 }
 
-fn operator(s: &AppState, parts: &axum::http::request::Parts) -> Result<(), Problem> {
+pub(super) fn operator(s: &AppState, parts: &axum::http::request::Parts) -> Result<(), Problem> {
     s.authorize(&parts.headers, None).map(|_| ())
 }
 
-fn peer_view(s: &AppState, peer: &crate::federation::PeerEntry) -> Result<Value, Problem> {
-    let failures = {
+pub(super) fn peer_view(
+    s: &AppState,
+    peer: &crate::federation::PeerEntry,
+) -> Result<Value, Problem> {
+    let (failures, log, cached) = {
         let w = s.writer()?;
-        w.peer_failures(&peer.row.id, PEER_FAILURES_SHOWN)?
+        (
+            w.peer_failures(&peer.row.id, PEER_FAILURES_SHOWN)?,
+            w.peer_log(&peer.row.id)?,
+            w.cached_count(&peer.row.id)?,
+        )
     };
-    Ok(peer_json(s, peer, &failures))
+    let mut v = peer_json(s, peer, &failures);
+    let level = s.federation.table().level(&peer.row.id, s.clock.now_ms());
+    v["sync"] = crate::federation::sync::sync_json(log.as_ref(), cached, level);
+    v["hops"] = json!(peer.row.hops);
+    v["via_peer"] = json!(peer.row.via_peer);
+    Ok(v)
 }
 
 /// `GET /v1/federation/peers`.
@@ -411,6 +427,15 @@ pub(super) async fn resume_peer(
 ) -> Result<Response, Problem> {
     operator(&s, &req.into_parts().0)?;
     let peer = find_peer(&s, &id)?;
+    if peer.status == PeerStatus::Drift {
+        // The operator accepts the drift: the peer's current card becomes the baseline.
+        crate::federation::drift::record_baseline(&s, &peer)
+            .map_err(|e| Problem::new(StatusCode::CONFLICT, "baseline_unavailable", e))?;
+        set_status(&s, &peer.row.id, PeerStatus::Active, None)?;
+        tracing::info!(peer = %peer.row.id, "drift accepted by the operator; new baseline recorded");
+        let peer = find_peer(&s, &id)?;
+        return Ok(Json(peer_view(&s, &peer)?).into_response());
+    }
     let next = peer
         .status
         .on(PeerEvent::OperatorResume)
@@ -654,10 +679,19 @@ pub(super) async fn entries(
     let (rows, proof) = s
         .readers
         .run(move |r| {
+            // The page ends at the checkpoint and, so that a page always fits the answer
+            // size a puller reads, once its leaf bytes pass the budget (one entry always
+            // travels: a single leaf is far smaller than the budget).
+            let mut leaf_bytes = 0usize;
             let rows: Vec<_> = r
                 .entries(since, limit)?
                 .into_iter()
                 .filter(|e| e.index < size)
+                .take_while(|e| {
+                    let first = leaf_bytes == 0;
+                    leaf_bytes += e.leaf.len();
+                    first || leaf_bytes <= treaty_federation::sync::FEED_PAGE_LEAF_BYTES_MAX
+                })
                 .collect();
             let next = since + rows.len() as u64;
             let proof = if next == 0 || next == size {

@@ -10,6 +10,7 @@ mod federation;
 mod log;
 pub mod problem;
 mod records;
+mod sync;
 mod trust;
 
 use crate::clock::Clock;
@@ -395,6 +396,11 @@ pub fn router(state: AppState) -> Router {
         .add(&endpoints::LICENSE_LIST, federation::list_licenses)
         .add(&endpoints::LICENSE_UPDATE, federation::update_license)
         .add(&endpoints::FED_FEED, federation::entries)
+        .add(&endpoints::FED_NOTIFY, sync::notify)
+        .add(&endpoints::FED_REGISTRY_CARDS, sync::registry_cards)
+        .add(&endpoints::PEER_SYNC, sync::sync_peer)
+        .add(&endpoints::DISCREPANCY_LIST, sync::discrepancies)
+        .add(&endpoints::DRIFT_SCAN, sync::drift_scan)
         .add(&endpoints::METRICS, admin::metrics)
         .add(&endpoints::HEALTH, admin::health)
         .add(&endpoints::OPENAPI, admin::openapi);

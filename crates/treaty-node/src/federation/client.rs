@@ -219,6 +219,30 @@ impl PeerClient {
         url: &str,
         body: Option<Vec<u8>>,
     ) -> Result<PeerAnswer, CallError> {
+        let (status, bytes) = self
+            .signed_raw(key, kid, now_s, method, url, body, PEER_ANSWER_BYTES_MAX)
+            .await?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Ok(PeerAnswer { status, body })
+    }
+
+    /// [`PeerClient::signed`], answering the status and the raw body, read up to `max`
+    /// bytes (a sync feed page is larger than other answers and is parsed by its own
+    /// parser).
+    ///
+    /// # Errors
+    /// `peer_unreachable`, `peer_answer_too_large`, or a signing failure.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn signed_raw(
+        &self,
+        key: &SigningKey,
+        kid: &str,
+        now_s: u64,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+        max: usize,
+    ) -> Result<(StatusCode, Vec<u8>), CallError> {
         let target = TargetUri::parse(url)
             .map_err(|e| CallError::new("invalid_peer_url", format!("{url}: {e}")))?;
         let signer = Signer::new(key.clone(), kid, SignerConfig::treaty_v1())
@@ -245,6 +269,82 @@ impl PeerClient {
             .send()
             .await
             .map_err(|e| CallError::new("peer_unreachable", format!("{method} {url}: {e}")))?;
+        let status = resp.status();
+        let bytes = read_limited(resp, max, "peer_answer_too_large").await?;
+        Ok((status, bytes))
+    }
+
+    /// Fetches a peer's card only if it changed: `If-None-Match` with the ETag of the last
+    /// fetch. `Ok(None)` on 304; otherwise the card and JWKS (as [`PeerClient::fetch_card`])
+    /// with the new ETag.
+    ///
+    /// # Errors
+    /// As [`PeerClient::fetch_card`].
+    pub async fn fetch_card_if_changed(
+        &self,
+        card_url: &Url,
+        etag: Option<&str>,
+    ) -> Result<Option<(FetchedCard, Option<String>)>, CallError> {
+        let mut req = self.http.get(card_url.clone());
+        if let Some(etag) = etag {
+            req = req.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| CallError::new("peer_unreachable", format!("GET {card_url}: {e}")))?;
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        if resp.status() != StatusCode::OK {
+            return Err(CallError::new(
+                "card_fetch_failed",
+                format!(
+                    "GET {card_url} answered {} (redirects are not followed)",
+                    resp.status()
+                ),
+            ));
+        }
+        let new_etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let card = read_limited(resp, CARD_FETCH_BYTES_MAX, "card_too_large").await?;
+        let base = card_url.as_str().strip_suffix(CARD_PATH).ok_or_else(|| {
+            CallError::new("invalid_peer_url", format!("{card_url} is not a card URL"))
+        })?;
+        let jwks_url = parse_peer_url(&format!("{base}{JWKS_PATH}"))?;
+        let jwks = self.get_limited(&jwks_url).await?;
+        Ok(Some((
+            FetchedCard {
+                card_url: card_url.to_string(),
+                card,
+                jwks,
+            },
+            new_etag,
+        )))
+    }
+
+    /// A plain GET with extra headers and its own timeout (cascaded resolves), answering
+    /// the status and JSON body (read up to [`PEER_ANSWER_BYTES_MAX`]).
+    ///
+    /// # Errors
+    /// `peer_unreachable` (including the timeout) or `peer_answer_too_large`.
+    pub async fn get_json(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        timeout: Duration,
+    ) -> Result<PeerAnswer, CallError> {
+        let mut req = self.http.get(url).timeout(timeout);
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| CallError::new("peer_unreachable", format!("GET {url}: {e}")))?;
         let status = resp.status();
         let bytes = read_limited(resp, PEER_ANSWER_BYTES_MAX, "peer_answer_too_large").await?;
         let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);

@@ -6,8 +6,12 @@
 //! crate; this module does the I/O around them: the peer table held in memory, the
 //! registration and verification flow, and the checks on every signed request.
 
+pub mod cards;
+pub mod cascade;
 pub mod client;
+pub mod drift;
 pub mod mtls;
+pub mod sync;
 
 use crate::api::AppState;
 use crate::api::problem::Problem;
@@ -201,6 +205,17 @@ pub struct Federation {
     /// When the replay cache started (Unix seconds): nonces seen before are forgotten.
     started_s: u64,
     cas: Vec<mtls::TrustedCa>,
+    /// Wakes the sync worker; the receiver is taken when the worker starts.
+    sync_tx: tokio::sync::mpsc::UnboundedSender<sync::SyncMsg>,
+    sync_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<sync::SyncMsg>>>,
+    /// Cascade request ids seen recently (loop breaking).
+    pub cascade_seen: Mutex<treaty_federation::cascade::SeenRequests>,
+    /// Signalled by the sequencer after each new checkpoint (peers are notified).
+    pub head_changed: Arc<tokio::sync::Notify>,
+    /// Signalled when the peer table is rebuilt.
+    pub table_changed: tokio::sync::Notify,
+    /// One sync cycle per peer at a time (the worker's and an operator's `sync now`).
+    sync_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Federation {
@@ -215,6 +230,7 @@ impl Federation {
             None => Vec::new(),
         };
         let table = PeerTable::load(w).map_err(|e| e.to_string())?;
+        let (sync_tx, sync_rx) = tokio::sync::mpsc::unbounded_channel();
         Ok(Self {
             settings,
             client,
@@ -226,7 +242,36 @@ impl Federation {
             )),
             started_s: now_ms / 1000,
             cas,
+            sync_tx,
+            sync_rx: Mutex::new(Some(sync_rx)),
+            cascade_seen: Mutex::new(treaty_federation::cascade::SeenRequests::new()),
+            head_changed: Arc::new(tokio::sync::Notify::new()),
+            table_changed: tokio::sync::Notify::new(),
+            sync_locks: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The lock that serializes sync cycles of `peer_id`.
+    #[must_use]
+    pub fn sync_lock(&self, peer_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .sync_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(peer_id.to_owned()).or_default().clone()
+    }
+
+    /// A sender that wakes the sync worker.
+    #[must_use]
+    pub fn sync_sender(&self) -> tokio::sync::mpsc::UnboundedSender<sync::SyncMsg> {
+        self.sync_tx.clone()
+    }
+
+    /// Takes the sync worker's receiver (once: the worker that starts first owns it).
+    pub fn take_sync_receiver(
+        &self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<sync::SyncMsg>> {
+        self.sync_rx.lock().ok().and_then(|mut r| r.take())
     }
 
     /// The current peer table.
@@ -247,6 +292,8 @@ impl Federation {
         if let Ok(mut t) = self.table.write() {
             *t = table;
         }
+        // The sync worker looks again at which peers to pull.
+        self.table_changed.notify_one();
         Ok(())
     }
 
@@ -477,16 +524,28 @@ async fn check_card(
     claim: &Claim,
     deferred: Option<&CapturedRequest>,
 ) -> Result<Verified, Failure> {
+    let fetched = state
+        .federation
+        .client
+        .fetch_card(&claim.card_url)
+        .await
+        .map_err(|e| (e.code, e.detail))?;
+    check_fetched(state, claim, fetched, deferred)
+}
+
+/// [`check_card`] for card and JWKS bytes already fetched (a conditional refresh).
+fn check_fetched(
+    state: &AppState,
+    claim: &Claim,
+    fetched: FetchedCard,
+    deferred: Option<&CapturedRequest>,
+) -> Result<Verified, Failure> {
     let fed = &state.federation;
     let FetchedCard {
         card_url,
         card,
         jwks,
-    } = fed
-        .client
-        .fetch_card(&claim.card_url)
-        .await
-        .map_err(|e| (e.code, e.detail))?;
+    } = fetched;
     let now_s = state.clock.now_ms() / 1000;
     let jwks = Jwks::parse(&jwks).map_err(|e| (e.code(), format!("JWKS: {e}")))?;
     let verified = verify_card(&card, Some(&card_url), &jwks, now_s)
@@ -642,6 +701,14 @@ fn apply_verified(row: &mut PeerRow, v: Verified, card_url: &reqwest::Url, now: 
     if next == PeerStatus::Active {
         row.status_reason = None;
     }
+    // A verified direct fetch makes the registry first-hand, whatever relayed it before.
+    row.hops = 1;
+    row.via_peer = None;
+    apply_facts(row, v, card_url, now);
+}
+
+/// Writes a verified card's facts into a peer row, leaving its status alone.
+fn apply_facts(row: &mut PeerRow, v: Verified, card_url: &reqwest::Url, now: u64) {
     row.card = Some(v.card);
     row.jwks = Some(v.jwks);
     row.kid = Some(v.kid);
@@ -725,6 +792,10 @@ pub async fn add_verified_peer(
                     updated_ms: now,
                     last_verified_ms: None,
                     last_synced_ms: None,
+                    hops: 1,
+                    via_peer: None,
+                    card_seq: 0,
+                    card_etag: None,
                 },
                 true,
             )
@@ -777,6 +848,70 @@ pub async fn register_with(state: &AppState, peer: &PeerEntry, license: Option<&
         Err(e) => {
             note_failure(state, &peer.row.id, e.code, &e.detail);
             json!({"ok": false, "code": e.code, "detail": e.detail})
+        }
+    }
+}
+
+/// Starts the node's federation background work: the sync worker and the notifier that
+/// tells peers about each new checkpoint. Both end when the runtime stops.
+pub fn start_background(state: &AppState) {
+    if let Some(rx) = state.federation.take_sync_receiver() {
+        tokio::spawn(sync::run(state.clone(), rx));
+        tokio::spawn(notify_peers(state.clone()));
+    }
+}
+
+/// After each new checkpoint, tells every peer that pulls from this node
+/// (`POST .../notify {checkpoint}`), all at once; bursts of checkpoints coalesce into one
+/// round with the newest.
+async fn notify_peers(state: AppState) {
+    let changed = state.federation.head_changed.clone();
+    loop {
+        changed.notified().await;
+        let head = state.head();
+        let Some((kid, key)) = state.card.signing_key() else {
+            continue;
+        };
+        let now = state.clock.now_ms();
+        let body = json!({"checkpoint": head.note}).to_string().into_bytes();
+        let mut tasks = tokio::task::JoinSet::new();
+        for peer in state.federation.table().all() {
+            if !sync::eligible(&state, peer, now) {
+                continue;
+            }
+            let url = format!("{}/notify", peer.row.callback_url.trim_end_matches('/'));
+            let (client, key, kid, body) = (
+                state.federation.client.clone(),
+                key.clone(),
+                kid.clone(),
+                body.clone(),
+            );
+            let peer_id = peer.row.id.clone();
+            tasks.spawn(async move {
+                let r = client
+                    .signed(
+                        &key,
+                        &kid,
+                        now / 1000,
+                        reqwest::Method::POST,
+                        &url,
+                        Some(body),
+                    )
+                    .await;
+                (peer_id, r)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((_, Ok(ans))) if ans.status.is_success() => {}
+                Ok((peer, Ok(ans))) => {
+                    tracing::debug!(%peer, status = %ans.status, "checkpoint notification refused");
+                }
+                Ok((peer, Err(e))) => {
+                    tracing::debug!(%peer, code = e.code, "checkpoint notification failed");
+                }
+                Err(_) => {}
+            }
         }
     }
 }

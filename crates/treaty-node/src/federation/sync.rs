@@ -1,0 +1,566 @@
+//! The sync worker: one background pull per peer.
+//!
+//! A *cycle* for a peer refreshes its card (`If-None-Match`, so an unchanged card costs a
+//! 304), checks it for drift against the baseline recorded when the agreement was made,
+//! pulls the registry cards it knows (one BFS hop per cycle, see [`super::cards`]) and then
+//! its sync feed, page by page, until the local copy has caught up with the peer's newest
+//! checkpoint. Every page is verified by [`treaty_federation::verify_page`] before anything
+//! from it is applied, and is applied in one transaction together with the new verified
+//! state ([`treaty_store::Writer::apply_sync`], a compare-and-set on the stored size), so a
+//! restart resumes from the stored cursor with nothing lost and nothing applied twice.
+//!
+//! Scheduling: every eligible peer is pulled once per `federation.sync_interval_ms`
+//! (default five minutes), at once when it notifies a new checkpoint
+//! (`POST /v1/federation/notify`), and after a failure with exponential backoff
+//! ([`treaty_federation::backoff`]). After
+//! [`SYNC_FAILURES_INACTIVE`](treaty_federation::backoff::SYNC_FAILURES_INACTIVE)
+//! consecutive failures the peer goes INACTIVE; the next successful cycle makes it ACTIVE
+//! again. A page that contradicts the peer's own signed checkpoint is never applied: it is
+//! recorded as a discrepancy with its evidence and the peer is SUSPENDED.
+//!
+//! Eligible peers: verified and dialed (ACTIVE, INACTIVE, DRIFT) with an agreement in
+//! force that grants the feed (level 1 or higher). DISCOVERED registries are never dialed.
+
+use super::client::CallError;
+use super::{PeerEntry, note_failure};
+use crate::api::AppState;
+use base64::Engine as _;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use treaty_federation::backoff::{SYNC_FAILURES_INACTIVE, next_pull_delay_ms};
+use treaty_federation::sync::FEED_PAGE_BYTES_MAX;
+use treaty_federation::{
+    Action, Discrepancy, FeedPage, PeerEvent, PeerLog, PeerStatus, TrustLevel, verify_page,
+};
+use treaty_store::{CacheChange, CachePut, DiscrepancyRow, PeerLogRow, SyncBatch};
+use treaty_types::{LedgerEntry, Operation};
+
+/// Most pages one cycle pulls; a peer further ahead is caught up over the next cycles
+/// (the next one starts at once), so one huge peer cannot hold a pull slot for ever.
+pub const SYNC_PAGES_PER_CYCLE_MAX: u32 = 1_000;
+
+/// A message to the worker.
+#[derive(Debug)]
+pub enum SyncMsg {
+    /// Pull this peer now (a notify arrived, or the operator asked).
+    Wake(String),
+    /// Pull every eligible peer now.
+    WakeAll,
+    /// A cycle ended.
+    Done {
+        /// The peer.
+        peer_id: String,
+        /// Whether it succeeded.
+        ok: bool,
+    },
+}
+
+/// What one cycle did, for logs, the operator and tests.
+#[derive(Debug, Default, Clone)]
+pub struct CycleReport {
+    /// Pages applied.
+    pub pages: u32,
+    /// Entries verified.
+    pub entries: u64,
+    /// Records cached or updated.
+    pub puts: u64,
+    /// Records removed by tombstones.
+    pub deletes: u64,
+    /// The peer's tree size now held.
+    pub size: u64,
+    /// Registry cards learned or updated.
+    pub cards: u32,
+}
+
+/// Why a cycle failed.
+#[derive(Debug)]
+pub enum CycleError {
+    /// The peer could not be reached or answered something unusable: counts towards
+    /// INACTIVE.
+    Call(CallError),
+    /// The peer served data that contradicts its own signed checkpoint: recorded, peer
+    /// suspended.
+    Discrepancy(Box<Discrepancy>),
+    /// This node's own problem (storage, state): logged, not held against the peer.
+    Local(String),
+}
+
+impl std::fmt::Display for CycleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CycleError::Call(e) => write!(f, "{}: {}", e.code, e.detail),
+            CycleError::Discrepancy(d) => write!(f, "discrepancy {d}"),
+            CycleError::Local(e) => write!(f, "local: {e}"),
+        }
+    }
+}
+
+fn call(code: &'static str, detail: impl Into<String>) -> CycleError {
+    CycleError::Call(CallError {
+        code,
+        detail: detail.into(),
+    })
+}
+
+fn local(e: impl std::fmt::Display) -> CycleError {
+    CycleError::Local(e.to_string())
+}
+
+/// Whether the worker pulls `peer` at `now_ms`.
+#[must_use]
+pub fn eligible(state: &AppState, peer: &PeerEntry, now_ms: u64) -> bool {
+    matches!(
+        peer.status,
+        PeerStatus::Active | PeerStatus::Inactive | PeerStatus::Drift
+    ) && state
+        .federation
+        .table()
+        .level(&peer.row.id, now_ms)
+        .is_some_and(|l| l >= Action::ReadFeed.required_level())
+}
+
+/// Per-peer schedule, in memory (the durable part, the cursor, is in the store).
+#[derive(Debug)]
+struct Schedule {
+    due: Instant,
+    running: bool,
+    again: bool,
+    failures: u32,
+}
+
+/// Runs the worker until the channel closes (the node is stopping).
+pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<SyncMsg>) {
+    let tx = state.federation.sync_sender();
+    let interval = state.federation.settings.sync_interval_ms;
+    let mut peers: HashMap<String, Schedule> = HashMap::new();
+    loop {
+        let now = Instant::now();
+        let now_ms = state.clock.now_ms();
+        let table = state.federation.table();
+        let live: Vec<String> = table
+            .all()
+            .iter()
+            .filter(|p| eligible(&state, p, now_ms))
+            .map(|p| p.row.id.clone())
+            .collect();
+        peers.retain(|id, s| s.running || live.contains(id));
+        for id in &live {
+            let s = peers.entry(id.clone()).or_insert(Schedule {
+                due: now,
+                running: false,
+                again: false,
+                failures: 0,
+            });
+            if !s.running && s.due <= now {
+                s.running = true;
+                let (state, tx, id) = (state.clone(), tx.clone(), id.clone());
+                tokio::spawn(async move {
+                    let ok = cycle_and_record(&state, &id).await;
+                    let _ = tx.send(SyncMsg::Done { peer_id: id, ok });
+                });
+            }
+        }
+        let next = peers
+            .values()
+            .filter(|s| !s.running)
+            .map(|s| s.due)
+            .min()
+            .unwrap_or(now + Duration::from_millis(interval));
+        let msg = tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(m) => Some(m),
+                None => return,
+            },
+            () = tokio::time::sleep_until(next) => None,
+            // A peer or agreement changed: look again at who is eligible.
+            () = state.federation.table_changed.notified() => None,
+        };
+        let now = Instant::now();
+        match msg {
+            Some(SyncMsg::Wake(id)) => {
+                if let Some(s) = peers.get_mut(&id) {
+                    if s.running {
+                        s.again = true;
+                    } else {
+                        s.due = now;
+                    }
+                }
+            }
+            Some(SyncMsg::WakeAll) => {
+                for s in peers.values_mut() {
+                    if s.running {
+                        s.again = true;
+                    } else {
+                        s.due = now;
+                    }
+                }
+            }
+            Some(SyncMsg::Done { peer_id, ok }) => {
+                if let Some(s) = peers.get_mut(&peer_id) {
+                    s.running = false;
+                    s.failures = if ok { 0 } else { s.failures.saturating_add(1) };
+                    let jitter = u16::try_from(rand_permille()).unwrap_or(0);
+                    let delay = next_pull_delay_ms(s.failures, interval, jitter);
+                    s.due = if std::mem::take(&mut s.again) && ok {
+                        now
+                    } else {
+                        now + Duration::from_millis(delay)
+                    };
+                    if !ok {
+                        on_failure_count(&state, &peer_id, s.failures);
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// 0..=999 from the OS random source; 0 if it fails (jitter is only a courtesy).
+fn rand_permille() -> u32 {
+    let mut b = [0u8; 4];
+    if getrandom::fill(&mut b).is_err() {
+        return 0;
+    }
+    u32::from_le_bytes(b) % 1000
+}
+
+/// After the failure threshold, the peer goes INACTIVE.
+fn on_failure_count(state: &AppState, peer_id: &str, failures: u32) {
+    if failures >= SYNC_FAILURES_INACTIVE {
+        transition(
+            state,
+            peer_id,
+            PeerEvent::SyncFailed,
+            Some(format!(
+                "sync_failed: {failures} consecutive pulls failed (threshold {SYNC_FAILURES_INACTIVE})"
+            )),
+        );
+    }
+}
+
+/// Applies a status event to a peer, if it changes the status.
+pub fn transition(state: &AppState, peer_id: &str, event: PeerEvent, reason: Option<String>) {
+    let Ok(mut w) = state.admin.lock() else {
+        return;
+    };
+    let result = (|| -> Result<(), treaty_store::StoreError> {
+        let Some(mut row) = w.peer(peer_id)? else {
+            return Ok(());
+        };
+        let status = PeerStatus::parse(&row.status).unwrap_or(PeerStatus::Suspended);
+        let next = status.on(event).unwrap_or(status);
+        if next != status {
+            row.status = next.as_str().to_owned();
+            row.status_reason = reason;
+            row.updated_ms = state.clock.now_ms();
+            w.upsert_peer(&row)?;
+            tracing::info!(peer = %peer_id, from = %status.as_str(), to = %next.as_str(), event = event.name(), "peer status changed");
+        }
+        state.federation.reload(&w)
+    })();
+    if let Err(e) = result {
+        tracing::error!(error = %e, peer = %peer_id, "peer status not recorded");
+    }
+}
+
+/// One cycle, with its outcome recorded on the peer. Returns whether it succeeded.
+async fn cycle_and_record(state: &AppState, peer_id: &str) -> bool {
+    match cycle(state, peer_id).await {
+        Ok(report) => {
+            tracing::debug!(peer = %peer_id, pages = report.pages, entries = report.entries, puts = report.puts, deletes = report.deletes, size = report.size, cards = report.cards, "sync cycle done");
+            transition(state, peer_id, PeerEvent::SyncSucceeded, None);
+            true
+        }
+        Err(CycleError::Call(e)) => {
+            tracing::warn!(peer = %peer_id, code = e.code, detail = %e.detail, "sync cycle failed");
+            note_failure(state, peer_id, e.code, &e.detail);
+            false
+        }
+        Err(CycleError::Discrepancy(d)) => {
+            record_discrepancy(state, peer_id, &d);
+            false
+        }
+        Err(CycleError::Local(e)) => {
+            tracing::error!(peer = %peer_id, error = %e, "sync cycle failed on this node");
+            false
+        }
+    }
+}
+
+/// Records a discrepancy with its evidence, and (when it is the peer's fault) suspends
+/// the peer so that nothing more is pulled from it or cascaded to it.
+pub fn record_discrepancy(state: &AppState, peer_id: &str, d: &Discrepancy) {
+    if !d.kind.is_peer_fault() {
+        tracing::error!(peer = %peer_id, kind = %d.kind, detail = %d.detail, "sync state of this node is invalid");
+        return;
+    }
+    store_discrepancy(state, peer_id, d);
+    transition(
+        state,
+        peer_id,
+        PeerEvent::DiscrepancyFound,
+        Some(format!("sync_discrepancy: {}: {}", d.kind, d.detail)),
+    );
+}
+
+/// Stores a discrepancy with its evidence (and counts it), leaving the peer's status alone.
+pub fn store_discrepancy(state: &AppState, peer_id: &str, d: &Discrepancy) {
+    let now = state.clock.now_ms();
+    tracing::warn!(peer = %peer_id, kind = %d.kind, detail = %d.detail, "peer served data its checkpoint contradicts");
+    if let Ok(mut w) = state.admin.lock() {
+        let row = DiscrepancyRow {
+            id: 0,
+            peer_id: peer_id.to_owned(),
+            kind: d.kind.as_str().to_owned(),
+            detail: d.detail.clone(),
+            evidence: d.evidence.clone(),
+            detected_ms: now,
+        };
+        if let Err(e) = w.add_discrepancy(&row) {
+            tracing::error!(error = %e, "discrepancy not recorded");
+        }
+    }
+    metrics::counter!(crate::telemetry::SYNC_DISCREPANCIES, "kind" => d.kind.as_str()).increment(1);
+    note_failure(state, peer_id, d.kind.as_str(), &d.detail);
+}
+
+/// One cycle: card refresh and drift check, registry cards, then the feed.
+///
+/// # Errors
+/// [`CycleError`].
+pub async fn cycle(state: &AppState, peer_id: &str) -> Result<CycleReport, CycleError> {
+    // One cycle per peer at a time: the worker's and an operator's would otherwise race to
+    // apply the same page (the store would refuse the second, but as an error).
+    let lock = state.federation.sync_lock(peer_id);
+    let _guard = lock.lock().await;
+    let mut report = CycleReport::default();
+    super::cards::refresh_card(state, peer_id).await?;
+    super::drift::check_peer(state, peer_id).map_err(local)?;
+    report.cards = super::cards::pull_cards(state, peer_id).await?;
+    pull_feed(state, peer_id, &mut report).await?;
+    metrics::counter!(crate::telemetry::SYNC_ENTRIES).increment(report.entries);
+    Ok(report)
+}
+
+/// The peer's current entry, its ledger verifier key and origin.
+fn peer_ledger(
+    state: &AppState,
+    peer_id: &str,
+) -> Result<(Arc<PeerEntry>, String, String), CycleError> {
+    let peer = state
+        .federation
+        .table()
+        .find(peer_id)
+        .ok_or_else(|| local(format!("peer {peer_id} is gone")))?;
+    let key = peer
+        .row
+        .verifier_key
+        .clone()
+        .ok_or_else(|| local("peer has no verified ledger key"))?;
+    let origin = peer
+        .row
+        .card
+        .as_ref()
+        .and_then(|c| c.pointer("/ledger/origin"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| local("peer card has no ledger origin"))?;
+    Ok((peer, key, origin))
+}
+
+/// Loads the stored verified state of a peer's log.
+fn load_log(state: &AppState, peer_id: &str) -> Result<PeerLog, CycleError> {
+    let w = state
+        .admin
+        .lock()
+        .map_err(|_| local("store lock poisoned"))?;
+    Ok(match w.peer_log(peer_id).map_err(local)? {
+        Some(row) => PeerLog {
+            size: row.size,
+            range: row.range,
+            checkpoint: row.checkpoint,
+            checkpoint_size: row.checkpoint_size,
+        },
+        None => PeerLog::empty(),
+    })
+}
+
+/// Fetches one feed page of `peer` from `since`.
+pub(super) async fn fetch_page(
+    state: &AppState,
+    peer: &PeerEntry,
+    since: u64,
+    limit: u32,
+) -> Result<FeedPage, CycleError> {
+    let Some((kid, key)) = state.card.signing_key() else {
+        return Err(local("this node has no card signing key"));
+    };
+    let url = format!(
+        "{}/entries?since={since}&limit={limit}",
+        peer.row.callback_url.trim_end_matches('/')
+    );
+    let now_s = state.clock.now_ms() / 1000;
+    let (status, bytes) = state
+        .federation
+        .client
+        .signed_raw(
+            &key,
+            &kid,
+            now_s,
+            reqwest::Method::GET,
+            &url,
+            None,
+            FEED_PAGE_BYTES_MAX,
+        )
+        .await
+        .map_err(CycleError::Call)?;
+    if status != reqwest::StatusCode::OK {
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let code = body["code"].as_str().unwrap_or("unknown");
+        return Err(call(
+            "sync_refused",
+            format!("GET {url} answered {status}: {code}"),
+        ));
+    }
+    FeedPage::parse(&bytes).map_err(|e| call("sync_answer_invalid", format!("GET {url}: {e}")))
+}
+
+/// Pulls the feed until caught up (or the page budget of one cycle is spent).
+async fn pull_feed(
+    state: &AppState,
+    peer_id: &str,
+    report: &mut CycleReport,
+) -> Result<(), CycleError> {
+    let (peer, key, origin) = peer_ledger(state, peer_id)?;
+    let max_records = peer.license.as_ref().map(|l| l.max_records);
+    let mut log = load_log(state, peer_id)?;
+    for _ in 0..SYNC_PAGES_PER_CYCLE_MAX {
+        let page_entries = state.federation.settings.sync_page_entries;
+        let page = fetch_page(state, &peer, log.size, page_entries).await?;
+        let applied = verify_page(&log, &page, &key, &origin)
+            .map_err(|d| CycleError::Discrepancy(Box::new(d)))?;
+        let changes = changes_of(&applied.entries);
+        let new_log = PeerLogRow {
+            peer_id: peer_id.to_owned(),
+            size: applied.log.size,
+            range: applied.log.range.clone(),
+            checkpoint: applied.log.checkpoint.clone(),
+            checkpoint_size: applied.log.checkpoint_size,
+            updated_ms: state.clock.now_ms(),
+        };
+        let checkpoint_note = page.checkpoint.clone();
+        let checkpoint_size = applied.checkpoint.size();
+        let from_size = log.size;
+        let node_id = peer.row.node_id.clone();
+        let now_ms = state.clock.now_ms();
+        let outcome = {
+            let mut w = state
+                .admin
+                .lock()
+                .map_err(|_| local("store lock poisoned"))?;
+            if let Some(max) = max_records {
+                let puts = changes
+                    .iter()
+                    .filter(|c| matches!(c, CacheChange::Put(_)))
+                    .count() as u64;
+                let cached = w.cached_count(peer_id).map_err(local)?;
+                if cached + puts > max {
+                    return Err(call(
+                        "license_max_records",
+                        format!(
+                            "the peer's license allows {max} cached records; {cached} are cached and the page brings up to {puts} more"
+                        ),
+                    ));
+                }
+            }
+            w.apply_sync(&SyncBatch {
+                peer_id,
+                source_registry: &node_id,
+                from_size,
+                log: &new_log,
+                changes: &changes,
+                checkpoint_size,
+                checkpoint: &checkpoint_note,
+                now_ms,
+            })
+            .map_err(local)?
+        };
+        report.pages += 1;
+        report.entries += applied.log.size - from_size;
+        report.puts += outcome.puts;
+        report.deletes += outcome.deletes;
+        report.size = applied.log.size;
+        log = applied.log;
+        if log.size >= applied.checkpoint.size() {
+            return Ok(());
+        }
+    }
+    // More to pull: ask for another cycle at once.
+    let _ = state
+        .federation
+        .sync_sender()
+        .send(SyncMsg::Wake(peer_id.to_owned()));
+    Ok(())
+}
+
+/// The cache changes a verified page brings: record puts and tombstones, in order.
+fn changes_of(entries: &[(u64, LedgerEntry)]) -> Vec<CacheChange> {
+    entries
+        .iter()
+        .filter_map(|(index, entry)| match entry {
+            LedgerEntry::Record {
+                collection,
+                key,
+                version,
+                op: Operation::Put,
+                body,
+                time_ms,
+            } => {
+                let leaf = entry.to_leaf_bytes().ok()?;
+                Some(CacheChange::Put(CachePut {
+                    source_index: *index,
+                    collection: collection.to_string(),
+                    key: key.to_string(),
+                    version: *version,
+                    leaf,
+                    body: body.clone().unwrap_or(Value::Null),
+                    time_ms: *time_ms,
+                }))
+            }
+            LedgerEntry::Record {
+                collection,
+                key,
+                version,
+                op: Operation::Delete,
+                ..
+            } => Some(CacheChange::Delete {
+                source_index: *index,
+                collection: collection.to_string(),
+                key: key.to_string(),
+                version: *version,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The sync state of a peer, for the operator's peer view.
+#[must_use]
+pub fn sync_json(log: Option<&PeerLogRow>, cached: u64, level: Option<TrustLevel>) -> Value {
+    json!({
+        "verified_size": log.map_or(0, |l| l.size),
+        "checkpoint_size": log.map_or(0, |l| l.checkpoint_size),
+        "root": log.and_then(|l| {
+            treaty_merkle::CompactRange::from_parts(l.size, l.range.clone())
+                .ok()
+                .map(|r| base64::engine::general_purpose::STANDARD.encode(r.root()))
+        }),
+        "cached_records": cached,
+        "feed_granted": level.is_some_and(|l| l >= Action::ReadFeed.required_level()),
+    })
+}
