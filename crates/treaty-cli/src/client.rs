@@ -254,6 +254,10 @@ impl Client {
         self.json(&ep::PEER_SYNC, &[id], &[], None).await
     }
 
+    pub(crate) async fn reset_peer_sync(&self, id: &str) -> Result<Value> {
+        self.json(&ep::PEER_RESET_SYNC, &[id], &[], None).await
+    }
+
     pub(crate) async fn drift_scan(&self) -> Result<Value> {
         self.json(&ep::DRIFT_SCAN, &[], &[], None).await
     }

@@ -90,6 +90,17 @@ pub(crate) enum PeerCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Forget what was synced from a peer (verified state and cached records); the next
+    /// sync pulls and verifies its ledger from the start.
+    ResetSync {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Peer id (or the peer's node id).
+        id: String,
+        /// Print the node's JSON answer instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Scan every peer with an agreement for drift now: policy and schema hashes against
     /// the agreement's baseline, and the cache against the peer's current checkpoint.
     DriftScan {
@@ -797,6 +808,16 @@ pub(crate) async fn peer(cmd: PeerCmd) -> Result<ExitCode> {
                     cell(&v["deletes"]),
                     cell(&v["size"]),
                     cell(&v["cards"]),
+                );
+            });
+        }
+        PeerCmd::ResetSync { client, id, json } => {
+            let v = Client::new(&client)?.reset_peer_sync(&id).await?;
+            show(&v, json, |v| {
+                println!(
+                    "sync state of {} reset: {} records cached",
+                    cell(&v["id"]),
+                    cell(&v["sync"]["cached_records"])
                 );
             });
         }

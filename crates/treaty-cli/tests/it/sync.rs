@@ -618,6 +618,30 @@ async fn a_restart_in_the_middle_of_a_sync_resumes_exactly() {
     assert!(partial.iter().all(|k| all_keys.contains(k)));
     assert_eq!(peer(&a, &idb).await["sync"]["cached_records"], 20);
     assert_eq!(peer(&a, &idb).await["sync"]["verified_size"], total);
+
+    // The operator can make A forget it all; the next pull verifies it again from 0.
+    proxy.sinces.lock().unwrap().clear();
+    let (code, out, err) = cli(
+        &[
+            "peer",
+            "reset-sync",
+            &idb,
+            "--url",
+            &a.url,
+            "--token",
+            ADMIN_TOKEN,
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 records cached"), "{out}");
+    assert!(discover(&a, &format!("source={idb}")).await.is_empty());
+    let (status, report) = sync_now(&a, &idb).await;
+    assert_eq!(status, 200, "{report}");
+    let sinces = proxy.sinces.lock().unwrap().clone();
+    assert_eq!(sinces.first(), Some(&0), "{sinces:?}");
+    assert_eq!(peer(&a, &idb).await["sync"]["cached_records"], 20);
+    assert_eq!(peer(&a, &idb).await["sync"]["verified_size"], total);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

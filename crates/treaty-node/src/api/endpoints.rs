@@ -920,6 +920,20 @@ pub const PEER_SYNC: Endpoint = Endpoint {
     errors: &[401, 404, 409, 502],
 };
 
+/// `POST /v1/federation/peers/{id}/reset-sync`.
+pub const PEER_RESET_SYNC: Endpoint = Endpoint {
+    id: "resetPeerSync",
+    method: Method::Post,
+    path: "/v1/federation/peers/{id}/reset-sync",
+    tag: "federation",
+    summary: "Forget what was synced from a peer (operator): its verified state, proving checkpoints and cached records. The next cycle pulls its ledger from the start, verified again.",
+    auth: Auth::Operator,
+    params: &[FED_ID],
+    request: None,
+    success: (200, JSON),
+    errors: &[401, 404],
+};
+
 /// `GET /v1/federation/discrepancies`.
 pub const DISCREPANCY_LIST: Endpoint = Endpoint {
     id: "listDiscrepancies",
@@ -1046,6 +1060,7 @@ pub const ALL: &[&Endpoint] = &[
     &FED_NOTIFY,
     &FED_REGISTRY_CARDS,
     &PEER_SYNC,
+    &PEER_RESET_SYNC,
     &DISCREPANCY_LIST,
     &DRIFT_SCAN,
     &METRICS,

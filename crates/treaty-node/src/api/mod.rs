@@ -399,6 +399,7 @@ pub fn router(state: AppState) -> Router {
         .add(&endpoints::FED_NOTIFY, sync::notify)
         .add(&endpoints::FED_REGISTRY_CARDS, sync::registry_cards)
         .add(&endpoints::PEER_SYNC, sync::sync_peer)
+        .add(&endpoints::PEER_RESET_SYNC, sync::reset_sync)
         .add(&endpoints::DISCREPANCY_LIST, sync::discrepancies)
         .add(&endpoints::DRIFT_SCAN, sync::drift_scan)
         .add(&endpoints::METRICS, admin::metrics)

@@ -173,6 +173,26 @@ pub(super) async fn sync_peer(
     .into_response())
 }
 
+/// `POST /v1/federation/peers/{id}/reset-sync`: forgets what was synced from the peer,
+/// under the peer's sync lock so no cycle is half applied around it.
+pub(super) async fn reset_sync(
+    State(s): State<AppState>,
+    super::P(id): super::P<String>,
+    req: Request,
+) -> Result<Response, Problem> {
+    operator(&s, &req.into_parts().0)?;
+    let peer = find_peer(&s, &id)?;
+    let lock = s.federation.sync_lock(&peer.row.id);
+    let _guard = lock.lock().await;
+    {
+        let mut w = s.writer()?;
+        w.reset_peer_log(&peer.row.id)?;
+    }
+    tracing::info!(peer = %peer.row.id, "sync state reset by the operator");
+    let peer = find_peer(&s, &id)?;
+    Ok(Json(peer_view(&s, &peer)?).into_response())
+}
+
 /// Largest page of discrepancies.
 const DISCREPANCY_PAGE_MAX: u32 = 1000;
 
