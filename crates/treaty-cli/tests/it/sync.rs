@@ -586,6 +586,13 @@ async fn a_restart_in_the_middle_of_a_sync_resumes_exactly() {
             .then_some(())
     })
     .await;
+    // The pulls keep failing (with backoff: 1 s, 2 s, 4 s, 8 s); after five the peer is
+    // INACTIVE. Backoff makes this the slowest wait in the suite, so it has its own bound.
+    let deadline = Instant::now() + 2 * WAIT;
+    while peer(&a, &idb).await["status"] != "INACTIVE" {
+        assert!(Instant::now() < deadline, "B never became INACTIVE at A");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let held = peer(&a, &idb).await["sync"]["verified_size"]
         .as_u64()
         .unwrap();
@@ -601,6 +608,8 @@ async fn a_restart_in_the_middle_of_a_sync_resumes_exactly() {
     proxy.fail_after.store(usize::MAX, Ordering::SeqCst);
     let (status, report) = sync_now(&a, &idb).await;
     assert_eq!(status, 200, "{report}");
+    // One successful pull makes an INACTIVE peer ACTIVE again.
+    assert_eq!(report["peer"]["status"], "ACTIVE", "{report}");
     let sinces = proxy.sinces.lock().unwrap().clone();
     assert_eq!(
         sinces.first(),
