@@ -9,6 +9,9 @@
 //! - `discover`: the discovery index at 1,000,000 synthetic agent cards: build time and disk
 //!   size, latency per query class and of exact lookups; baselines: the same build without
 //!   the index, a conventional FTS5 table ranked by `bm25()`, and plain primary-key reads.
+//! - `card`: the registry card's conditional GETs against full answers.
+//! - `sync full|incremental|discover|cascade`: verified sync between real nodes, discovery
+//!   over 1,000,000 cached peer records, cascading resolution through a chain (see `sync.rs`).
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
@@ -76,9 +79,16 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Federation: verified sync over HTTP, discovery over the peer cache, cascading
+    /// resolution.
+    Sync {
+        #[command(subcommand)]
+        part: sync::Part,
+    },
 }
 
 mod card;
+mod sync;
 
 fn main() -> Result<()> {
     // reqwest is built with rustls but no built-in provider: plain-HTTP clients still need a
@@ -103,6 +113,7 @@ fn main() -> Result<()> {
             clients,
             runs,
         } => card::run(requests, clients, runs),
+        Bench::Sync { part } => sync::run(part),
     }
 }
 
@@ -181,6 +192,9 @@ fn appends(records: usize, clients: usize, runs: usize, agent_cards: bool) -> Re
     Ok(())
 }
 
+/// How long [`InProcessNode::stop`] waits for the node to drain.
+const NODE_STOP_WAIT: Duration = Duration::from_secs(5);
+
 /// A real node on 127.0.0.1 in this process, with its own 2-thread runtime (as under
 /// `treaty serve`) and a fresh data directory; benchmarks drive it from another runtime.
 pub(crate) struct InProcessNode {
@@ -189,12 +203,20 @@ pub(crate) struct InProcessNode {
     runtime: tokio::runtime::Runtime,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Result<(), treaty_node::NodeError>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl InProcessNode {
     /// Starts a node with default settings and the given rate limits.
     pub(crate) fn start(rate_limits: treaty_node::config::RateLimitSettings) -> Result<Self> {
+        Self::start_with(rate_limits, Default::default())
+    }
+
+    /// Starts a node with default settings, the given rate limits and federation settings.
+    pub(crate) fn start_with(
+        rate_limits: treaty_node::config::RateLimitSettings,
+        federation: treaty_node::config::FederationSettings,
+    ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let config = treaty_node::config::Config {
             data_dir: dir.path().join("node"),
@@ -205,7 +227,7 @@ impl InProcessNode {
             card: Default::default(),
             trust_policy: Default::default(),
             rate_limits,
-            federation: Default::default(),
+            federation,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -228,14 +250,26 @@ impl InProcessNode {
             runtime,
             stop,
             server,
-            _dir: dir,
+            dir,
         })
     }
 
-    /// Stops the node and waits for it to drain.
+    /// The node's data directory.
+    pub(crate) fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("node")
+    }
+
+    /// Stops the node and waits for it to drain, at most [`NODE_STOP_WAIT`]: since the
+    /// federation background tasks (sync worker, checkpoint notifier) hold the node's state,
+    /// and with it a sequencer handle, `Node::serve` never gets past joining the sequencer
+    /// thread. The runtime is then shut down without waiting for that join.
     pub(crate) fn stop(self) {
         let _ = self.stop.send(());
-        let _ = self.runtime.block_on(self.server);
+        let server = self.server;
+        let _ = self
+            .runtime
+            .block_on(async { tokio::time::timeout(NODE_STOP_WAIT, server).await });
+        self.runtime.shutdown_background();
     }
 }
 
@@ -464,9 +498,9 @@ mod discover {
     /// Page size of every query.
     const PAGE: u32 = 20;
     /// Deep-page chains are timed from this page on...
-    const DEEP_FIRST_PAGE: usize = 20;
+    pub(crate) const DEEP_FIRST_PAGE: usize = 20;
     /// ...for this many pages.
-    const DEEP_PAGES: usize = 5;
+    pub(crate) const DEEP_PAGES: usize = 5;
     /// Zipf-distributed vocabulary of descriptions, names and skills.
     const VOCAB: usize = 3_000;
     /// Distinct skill ids (and names).
@@ -562,7 +596,7 @@ mod discover {
     }
 
     /// The synthetic corpus: card `i` is a pure function of `i`.
-    struct Corpus {
+    pub(crate) struct Corpus {
         words: Vec<String>,
         word_cdf: Vec<f64>,
         skills: Vec<(String, String)>,
@@ -575,7 +609,7 @@ mod discover {
     }
 
     impl Corpus {
-        fn new(records: usize) -> Corpus {
+        pub(crate) fn new(records: usize) -> Corpus {
             let words: Vec<String> = (0..VOCAB).map(|r| syllables(r, 2)).collect();
             let skills = (0..SKILL_IDS)
                 .map(|s| {
@@ -613,7 +647,7 @@ mod discover {
             syllables(splitmix(SEED ^ 0x7A11 ^ i as u64) as usize % self.tails, 3)
         }
 
-        fn collection(&self, i: usize) -> &'static str {
+        pub(crate) fn collection(&self, i: usize) -> &'static str {
             match splitmix(SEED ^ 0xC011 ^ i as u64) % 100 {
                 0..=89 => "agent-card",
                 90..=95 => "manifest",
@@ -621,11 +655,11 @@ mod discover {
             }
         }
 
-        fn key(i: usize) -> String {
+        pub(crate) fn key(i: usize) -> String {
             format!("card-{i:07}")
         }
 
-        fn card(&self, i: usize) -> Value {
+        pub(crate) fn card(&self, i: usize) -> Value {
             let mut rng = Rng::new(SEED ^ i as u64);
             let name = format!(
                 "{} {} {}",
@@ -660,16 +694,16 @@ mod discover {
         }
     }
 
-    struct Build {
-        total: Duration,
-        commits: Duration,
-        file_bytes: u64,
+    pub(crate) struct Build {
+        pub(crate) total: Duration,
+        pub(crate) commits: Duration,
+        pub(crate) file_bytes: u64,
         /// Bytes per table (dbstat), largest first.
-        tables: Vec<(String, u64)>,
+        pub(crate) tables: Vec<(String, u64)>,
     }
 
     impl Build {
-        fn index_bytes(&self) -> u64 {
+        pub(crate) fn index_bytes(&self) -> u64 {
             self.tables
                 .iter()
                 .filter(|(t, _)| t.starts_with("discovery"))
@@ -680,7 +714,12 @@ mod discover {
 
     /// Writes `records` cards through `Writer::commit_batch` in node-sized batches; with
     /// `index` false the bodies are withheld, so the discovery index stays empty.
-    fn build(path: &Path, corpus: &Corpus, records: usize, index: bool) -> Result<Build> {
+    pub(crate) fn build(
+        path: &Path,
+        corpus: &Corpus,
+        records: usize,
+        index: bool,
+    ) -> Result<Build> {
         let mut writer = Writer::open(path)?;
         let mut range = CompactRange::new();
         let start = Instant::now();
@@ -753,11 +792,11 @@ mod discover {
         })
     }
 
-    fn mib(bytes: u64) -> f64 {
+    pub(crate) fn mib(bytes: u64) -> f64 {
         bytes as f64 / (1024.0 * 1024.0)
     }
 
-    fn load() -> String {
+    pub(crate) fn load() -> String {
         std::fs::read_to_string("/proc/loadavg")
             .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
             .unwrap_or_else(|_| "?".into())
@@ -793,13 +832,13 @@ mod discover {
         q
     }
 
-    struct Classes {
-        named: Vec<(&'static str, Vec<SearchQuery>)>,
-        deep: Vec<SearchQuery>,
-        resolve: Vec<(String, String)>,
+    pub(crate) struct Classes {
+        pub(crate) named: Vec<(&'static str, Vec<SearchQuery>)>,
+        pub(crate) deep: Vec<SearchQuery>,
+        pub(crate) resolve: Vec<(String, String)>,
     }
 
-    fn classes(corpus: &Corpus, records: usize, n: usize) -> Classes {
+    pub(crate) fn classes(corpus: &Corpus, records: usize, n: usize) -> Classes {
         let mut rng = Rng::new(SEED ^ 0x0E7E);
         let rare = (0..n)
             .map(|_| text(corpus.brand(rng.below(records))))
@@ -900,22 +939,22 @@ mod discover {
         }
     }
 
-    fn search(reader: &Reader, q: &SearchQuery) -> Result<SearchPage> {
+    pub(crate) fn search(reader: &Reader, q: &SearchQuery) -> Result<SearchPage> {
         reader
             .search(q)?
             .map_err(|e| anyhow!("query {q:?} refused: {e}"))
     }
 
     #[derive(Default, Clone, Copy)]
-    struct Stats {
-        p50: f64,
-        p99: f64,
-        max: f64,
-        samples: usize,
-        hits_per_page: f64,
+    pub(crate) struct Stats {
+        pub(crate) p50: f64,
+        pub(crate) p99: f64,
+        pub(crate) max: f64,
+        pub(crate) samples: usize,
+        pub(crate) hits_per_page: f64,
     }
 
-    fn stats(mut lat: Vec<Duration>, hits: usize) -> Stats {
+    pub(crate) fn stats(mut lat: Vec<Duration>, hits: usize) -> Stats {
         lat.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         if lat.is_empty() {
@@ -930,7 +969,7 @@ mod discover {
         }
     }
 
-    fn median_stats(rounds: &[Stats]) -> Stats {
+    pub(crate) fn median_stats(rounds: &[Stats]) -> Stats {
         Stats {
             p50: median(rounds.iter().map(|s| s.p50).collect()),
             p99: median(rounds.iter().map(|s| s.p99).collect()),

@@ -176,9 +176,10 @@ impl Node {
         tls_config: Arc<rustls::ServerConfig>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
-        federation::start_background(&self.state);
+        let background = federation::start_background(&self.state);
         let app = api::router(self.state).layer(tower_http::trace::TraceLayer::new_for_http());
         tls::serve(listener, tls_config, app, shutdown).await;
+        federation::stop_background(background).await;
         let join = self.sequencer;
         tokio::task::spawn_blocking(move || join.join()).await.ok();
         Ok(())
@@ -194,7 +195,7 @@ impl Node {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
-        federation::start_background(&self.state);
+        let background = federation::start_background(&self.state);
         let app = api::router(self.state).layer(tower_http::trace::TraceLayer::new_for_http());
         // The peer address keys anonymous callers' rate limits.
         axum::serve(
@@ -203,6 +204,8 @@ impl Node {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
+        // The federation tasks hold the state (and the sequencer's queue): stop them first.
+        federation::stop_background(background).await;
         // The router (and with it every sequencer handle) is gone: the sequencer drains and
         // stops. Join it off the async threads.
         let join = self.sequencer;

@@ -634,6 +634,14 @@ const FEED_PAGE_DEFAULT: u32 = 1000;
 /// Largest feed page.
 const FEED_PAGE_MAX: u32 = 10_000;
 
+/// The two members of a ledger entry that decide whether the feed shares its leaf.
+#[derive(Deserialize)]
+struct LeafHead<'a> {
+    kind: &'a str,
+    #[serde(default)]
+    collection: Option<&'a str>,
+}
+
 /// `GET /v1/federation/entries`: the sync feed, at trust level 1.
 ///
 /// Every entry from `since` travels, in order, so the puller can extend its copy of this
@@ -706,11 +714,14 @@ pub(super) async fn entries(
     let entries: Vec<Value> = rows
         .into_iter()
         .map(|r| {
-            let shared_record = matches!(
-                treaty_types::LedgerEntry::from_leaf_bytes(&r.leaf),
-                Ok(treaty_types::LedgerEntry::Record { ref collection, .. })
-                    if shared.iter().any(|c| c == collection.as_str())
-            );
+            // Only the kind and collection decide; the leaf is this node's own canonical
+            // entry, so a light parse of two members is enough (a full canonical parse per
+            // entry cost more than half of serving a page).
+            let shared_record = serde_json::from_slice::<LeafHead>(&r.leaf).is_ok_and(|h| {
+                h.kind == "record"
+                    && h.collection
+                        .is_some_and(|c| shared.iter().any(|s| s.as_str() == c))
+            });
             if shared_record {
                 json!({"index": r.index, "leaf": b64(&r.leaf)})
             } else {

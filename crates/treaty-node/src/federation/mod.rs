@@ -854,10 +854,27 @@ pub async fn register_with(state: &AppState, peer: &PeerEntry, license: Option<&
 
 /// Starts the node's federation background work: the sync worker and the notifier that
 /// tells peers about each new checkpoint. Both end when the runtime stops.
-pub fn start_background(state: &AppState) {
-    if let Some(rx) = state.federation.take_sync_receiver() {
-        tokio::spawn(sync::run(state.clone(), rx));
-        tokio::spawn(notify_peers(state.clone()));
+///
+/// The caller must abort and await the returned tasks when it stops serving: they hold the
+/// node's state, and with it the sequencer's queue, which the sequencer drains and stops
+/// on only once every handle is gone.
+pub fn start_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    match state.federation.take_sync_receiver() {
+        Some(rx) => vec![
+            tokio::spawn(sync::run(state.clone(), rx)),
+            tokio::spawn(notify_peers(state.clone())),
+        ],
+        None => Vec::new(),
+    }
+}
+
+/// Aborts the background tasks and waits until they (and the state they hold) are gone.
+pub async fn stop_background(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in &tasks {
+        t.abort();
+    }
+    for t in tasks {
+        let _ = t.await;
     }
 }
 

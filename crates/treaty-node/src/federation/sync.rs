@@ -34,7 +34,8 @@ use tokio::time::Instant;
 use treaty_federation::backoff::{SYNC_FAILURES_INACTIVE, next_pull_delay_ms};
 use treaty_federation::sync::FEED_PAGE_BYTES_MAX;
 use treaty_federation::{
-    Action, Discrepancy, FeedPage, PeerEvent, PeerLog, PeerStatus, TrustLevel, verify_page,
+    Action, Discrepancy, FeedEntry, FeedPage, PeerEvent, PeerLog, PeerStatus, TrustLevel,
+    verify_page,
 };
 use treaty_store::{CacheChange, CachePut, DiscrepancyRow, PeerLogRow, SyncBatch};
 use treaty_types::{LedgerEntry, Operation};
@@ -137,6 +138,9 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<SyncMsg>) {
     let tx = state.federation.sync_sender();
     let interval = state.federation.settings.sync_interval_ms;
     let mut peers: HashMap<String, Schedule> = HashMap::new();
+    // Cycles run in a set owned by this task, so aborting the worker aborts them too (and
+    // drops the node state they hold).
+    let mut cycles = tokio::task::JoinSet::new();
     loop {
         let now = Instant::now();
         let now_ms = state.clock.now_ms();
@@ -158,7 +162,7 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<SyncMsg>) {
             if !s.running && s.due <= now {
                 s.running = true;
                 let (state, tx, id) = (state.clone(), tx.clone(), id.clone());
-                tokio::spawn(async move {
+                cycles.spawn(async move {
                     let ok = cycle_and_record(&state, &id).await;
                     let _ = tx.send(SyncMsg::Done { peer_id: id, ok });
                 });
@@ -178,6 +182,8 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<SyncMsg>) {
             () = tokio::time::sleep_until(next) => None,
             // A peer or agreement changed: look again at who is eligible.
             () = state.federation.table_changed.notified() => None,
+            // Reap finished cycles (their outcome arrives as a Done message).
+            Some(_) = cycles.join_next(), if !cycles.is_empty() => None,
         };
         let now = Instant::now();
         match msg {
@@ -444,7 +450,7 @@ async fn pull_feed(
         let page = fetch_page(state, &peer, log.size, page_entries).await?;
         let applied = verify_page(&log, &page, &key, &origin)
             .map_err(|d| CycleError::Discrepancy(Box::new(d)))?;
-        let changes = changes_of(&applied.entries);
+        let changes = changes_of(&applied.entries, &page);
         let new_log = PeerLogRow {
             peer_id: peer_id.to_owned(),
             size: applied.log.size,
@@ -508,8 +514,18 @@ async fn pull_feed(
     Ok(())
 }
 
-/// The cache changes a verified page brings: record puts and tombstones, in order.
-fn changes_of(entries: &[(u64, LedgerEntry)]) -> Vec<CacheChange> {
+/// The cache changes a verified page brings: record puts and tombstones, in order. The
+/// leaf bytes are the page's own, already verified (they hash to the leaves the checkpoint
+/// signs), so nothing is serialized again.
+fn changes_of(entries: &[(u64, LedgerEntry)], page: &FeedPage) -> Vec<CacheChange> {
+    let leaves: HashMap<u64, &[u8]> = page
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            FeedEntry::Full { index, leaf } => Some((*index, leaf.as_slice())),
+            FeedEntry::Hash { .. } => None,
+        })
+        .collect();
     entries
         .iter()
         .filter_map(|(index, entry)| match entry {
@@ -521,7 +537,7 @@ fn changes_of(entries: &[(u64, LedgerEntry)]) -> Vec<CacheChange> {
                 body,
                 time_ms,
             } => {
-                let leaf = entry.to_leaf_bytes().ok()?;
+                let leaf = leaves.get(index)?.to_vec();
                 Some(CacheChange::Put(CachePut {
                     source_index: *index,
                     collection: collection.to_string(),
