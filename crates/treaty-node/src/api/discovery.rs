@@ -280,7 +280,7 @@ pub(super) async fn resolve(
                     crate::federation::cascade::ask_peers(&s, c.as_str(), k.as_str(), &cascade)
                         .await
                 {
-                    return Ok(Json(found.answer).into_response());
+                    return Ok(Json(found).into_response());
                 }
             }
             return Err(

@@ -634,6 +634,15 @@ const FEED_PAGE_DEFAULT: u32 = 1000;
 /// Largest feed page.
 const FEED_PAGE_MAX: u32 = 10_000;
 
+/// Checks that the calling peer may read the sync feed (and what travels with it:
+/// notifications, registry cards): trust level 1 or higher.
+pub(super) fn feed_gate(caller: &crate::federation::PeerCaller) -> Result<(), Problem> {
+    gate(caller.level, Action::ReadFeed).map_err(|e| {
+        problem_of(&e, StatusCode::FORBIDDEN)
+            .with("needed_level", Action::ReadFeed.required_level().as_u8())
+    })
+}
+
 /// The two members of a ledger entry that decide whether the feed shares its leaf.
 #[derive(Deserialize)]
 struct LeafHead<'a> {
@@ -656,10 +665,7 @@ pub(super) async fn entries(
     let (parts, body) = req.into_parts();
     let bytes = super::read_body_limited(body).await?;
     let caller = authenticate_peer(&s, &parts, &bytes, endpoints::FED_FEED.id)?;
-    gate(caller.level, Action::ReadFeed).map_err(|e| {
-        problem_of(&e, StatusCode::FORBIDDEN)
-            .with("needed_level", Action::ReadFeed.required_level().as_u8())
-    })?;
+    feed_gate(&caller)?;
     let limit = q.limit.unwrap_or(FEED_PAGE_DEFAULT);
     if !(1..=FEED_PAGE_MAX).contains(&limit) {
         return Err(Problem::bad_request(

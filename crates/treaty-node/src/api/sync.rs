@@ -2,7 +2,7 @@
 //! sync now, discrepancies and the drift scan. The worker itself is
 //! [`crate::federation::sync`].
 
-use super::federation::{find_peer, operator, peer_view, problem_of};
+use super::federation::{feed_gate, find_peer, operator, peer_view};
 use super::problem::Problem;
 use super::{AppState, Q, endpoints, read_json_request};
 use crate::federation::authenticate_peer;
@@ -13,15 +13,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use treaty_federation::{Action, gate};
-
-/// Checks that the calling peer may read the sync feed (and what comes with it).
-fn feed_gate(caller: &crate::federation::PeerCaller) -> Result<(), Problem> {
-    gate(caller.level, Action::ReadFeed).map_err(|e| {
-        problem_of(&e, StatusCode::FORBIDDEN)
-            .with("needed_level", Action::ReadFeed.required_level().as_u8())
-    })
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,10 +49,11 @@ pub(super) async fn notify(State(s): State<AppState>, req: Request) -> Result<Re
         .map_err(|d| {
             Problem::bad_request("invalid_checkpoint", d.detail).with("kind", d.kind.as_str())
         })?;
-    let held = {
-        let w = s.writer()?;
-        w.peer_log(&peer.row.id)?.map_or(0, |l| l.size)
-    };
+    let peer_id = peer.row.id.clone();
+    let held = s
+        .readers
+        .run(move |r| Ok(r.peer_log(&peer_id)?.map_or(0, |l| l.size)))
+        .await?;
     let pull = checkpoint.size() > held;
     if pull {
         let _ = s
@@ -112,7 +104,8 @@ pub(super) async fn sync_peer(
     operator(&s, &req.into_parts().0)?;
     let peer = find_peer(&s, &id)?;
     let now = s.clock.now_ms();
-    if !crate::federation::sync::eligible(&s, &peer, now) {
+    let table = s.federation.table();
+    if !crate::federation::sync::eligible(&table, &peer, now) {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "peer_not_syncable",
@@ -120,7 +113,7 @@ pub(super) async fn sync_peer(
                 "peer {} is {} {}; only verified, dialed peers with an agreement of level 1 or higher are pulled",
                 peer.row.id,
                 peer.status.as_str(),
-                if s.federation.table().level(&peer.row.id, now).is_some() {
+                if table.level(&peer.row.id, now).is_some() {
                     "with an agreement"
                 } else {
                     "without an agreement in force"
@@ -128,15 +121,13 @@ pub(super) async fn sync_peer(
             ),
         ));
     }
-    let result = crate::federation::sync::cycle(&s, &peer.row.id).await;
-    let report = match result {
+    // The outcome is recorded on the peer exactly as for the worker's pulls.
+    let report = match crate::federation::sync::cycle_recorded(&s, &peer.row.id).await {
         Ok(r) => r,
         Err(CycleError::Call(e)) => {
-            crate::federation::note_failure(&s, &peer.row.id, e.code, &e.detail);
             return Err(Problem::new(StatusCode::BAD_GATEWAY, e.code, e.detail));
         }
         Err(CycleError::Discrepancy(d)) => {
-            crate::federation::sync::record_discrepancy(&s, &peer.row.id, &d);
             return Err(Problem::new(
                 StatusCode::BAD_GATEWAY,
                 "sync_discrepancy",
@@ -145,21 +136,8 @@ pub(super) async fn sync_peer(
             .with("kind", d.kind.as_str())
             .with("evidence", d.evidence.clone()));
         }
-        Err(CycleError::Local(e)) if e.contains("conflict") => {
-            return Err(Problem::new(
-                StatusCode::CONFLICT,
-                "sync_in_progress",
-                "another pull of this peer applied a page first; try again",
-            ));
-        }
         Err(CycleError::Local(e)) => return Err(Problem::internal(e)),
     };
-    crate::federation::sync::transition(
-        &s,
-        &peer.row.id,
-        treaty_federation::PeerEvent::SyncSucceeded,
-        None,
-    );
     let peer = find_peer(&s, &id)?;
     Ok(Json(json!({
         "pages": report.pages,

@@ -148,6 +148,7 @@ pub async fn pull_cards(state: &AppState, peer_id: &str) -> Result<u32, CycleErr
                 detail: format!("GET {url}: {e}"),
             })
         })?;
+        let stored_before = stored;
         for card in &page.cards {
             match store_relayed(state, peer_id, card) {
                 Ok(true) => stored += 1,
@@ -160,7 +161,9 @@ pub async fn pull_cards(state: &AppState, peer_id: &str) -> Result<u32, CycleErr
         let w = state.writer().map_err(|e| local(e.code()))?;
         w.set_meta(&cursor_key(peer_id), &page.next.to_string())
             .map_err(local)?;
-        state.federation.reload(&w).map_err(local)?;
+        if stored > stored_before {
+            state.federation.reload(&w).map_err(local)?;
+        }
         if page.cards.is_empty() || page.next <= since {
             break;
         }

@@ -76,15 +76,8 @@ pub fn first_time(state: &AppState, req: &CascadeRequest) -> bool {
         .unwrap_or(false)
 }
 
-/// What a cascade found.
-#[derive(Debug)]
-pub struct Found {
-    /// The answer to give the caller.
-    pub answer: Value,
-}
-
 /// Asks the ACTIVE peers for `collection`/`key` in parallel and returns the first answer
-/// that verifies, rewritten for this node's caller: `served_by` names the serving
+/// that verifies, rewritten for this node's caller (the answer to give): `served_by` names the serving
 /// registry as this node knows it. `Ok(None)`: no peer had it (or none could prove it)
 /// within the deadline.
 pub async fn ask_peers(
@@ -92,7 +85,7 @@ pub async fn ask_peers(
     collection: &str,
     key: &str,
     req: &CascadeRequest,
-) -> Option<Found> {
+) -> Option<Value> {
     let started = Instant::now();
     let settings = &state.federation.settings;
     let deadline_ms = req.budget_ms.min(settings.cascade_deadline_ms);
@@ -169,8 +162,7 @@ pub async fn ask_peers(
                     .and_then(Value::as_u64)
                     .unwrap_or(0)
                     + 1;
-                return Some(Found {
-                    answer: json!({
+                return Some(json!({
                         "record": record,
                         "receipt": answer["receipt"],
                         "checkpoint": answer["checkpoint"],
@@ -183,8 +175,7 @@ pub async fn ask_peers(
                         },
                         "via": asked,
                         "cascade": {"id": req.id, "elapsed_ms": started.elapsed().as_millis() as u64},
-                    }),
-                });
+                }));
             }
             Err(e) => {
                 tracing::warn!(peer = %asked, code = e.code(), error = %e, "cascaded answer did not verify");

@@ -14,7 +14,7 @@ use super::sync::{CycleError, transition};
 use crate::api::AppState;
 use serde_json::{Value, json};
 use treaty_federation::drift::{Baseline, DriftFinding, compare};
-use treaty_federation::{PeerEvent, PeerLog, PeerStatus, verify_page};
+use treaty_federation::{PeerEvent, PeerStatus, verify_page};
 use treaty_store::BaselineRow;
 
 /// Records the peer's current card as its drift baseline.
@@ -32,7 +32,7 @@ pub fn record_baseline(state: &AppState, peer: &PeerEntry) -> Result<Baseline, S
     w.put_baseline(&BaselineRow {
         peer_id: peer.row.id.clone(),
         policy_hash: baseline.policy_hash.clone(),
-        schemas: baseline.to_json(),
+        schemas: baseline.to_json()["schemas"].take(),
         recorded_ms: state.clock.now_ms(),
     })
     .map_err(|e| e.to_string())?;
@@ -60,7 +60,6 @@ pub fn check_peer(state: &AppState, peer_id: &str) -> Result<Vec<DriftFinding>, 
         "policy_hash": stored.policy_hash,
         "schemas": stored.schemas,
     }))
-    .or_else(|_| Baseline::from_json(&stored.schemas))
     .map_err(|e| format!("stored baseline: {e}"))?;
     let Some(card) = &peer.row.card else {
         return Ok(Vec::new());
@@ -108,12 +107,7 @@ pub async fn check_cache(state: &AppState, peer_id: &str) -> Result<Value, Cycle
     let Some(stored) = stored else {
         return Ok(json!({"ok": true, "detail": "nothing synced yet"}));
     };
-    let log = PeerLog {
-        size: stored.size,
-        range: stored.range,
-        checkpoint: stored.checkpoint,
-        checkpoint_size: stored.checkpoint_size,
-    };
+    let log = super::sync::peer_log_of(stored);
     if let Err(e) = log.check() {
         return Ok(json!({"ok": false, "code": "invalid_local_state", "detail": e.to_string()}));
     }

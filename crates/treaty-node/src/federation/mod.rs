@@ -892,8 +892,9 @@ async fn notify_peers(state: AppState) {
         let now = state.clock.now_ms();
         let body = json!({"checkpoint": head.note}).to_string().into_bytes();
         let mut tasks = tokio::task::JoinSet::new();
-        for peer in state.federation.table().all() {
-            if !sync::eligible(&state, peer, now) {
+        let table = state.federation.table();
+        for peer in table.all() {
+            if !sync::eligible(&table, peer, now) {
                 continue;
             }
             let url = format!("{}/notify", peer.row.callback_url.trim_end_matches('/'));

@@ -22,7 +22,7 @@
 //! force that grants the feed (level 1 or higher). DISCOVERED registries are never dialed.
 
 use super::client::CallError;
-use super::{PeerEntry, note_failure};
+use super::{PeerEntry, PeerTable, note_failure};
 use crate::api::AppState;
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -113,13 +113,11 @@ fn local(e: impl std::fmt::Display) -> CycleError {
 
 /// Whether the worker pulls `peer` at `now_ms`.
 #[must_use]
-pub fn eligible(state: &AppState, peer: &PeerEntry, now_ms: u64) -> bool {
+pub fn eligible(table: &PeerTable, peer: &PeerEntry, now_ms: u64) -> bool {
     matches!(
         peer.status,
         PeerStatus::Active | PeerStatus::Inactive | PeerStatus::Drift
-    ) && state
-        .federation
-        .table()
+    ) && table
         .level(&peer.row.id, now_ms)
         .is_some_and(|l| l >= Action::ReadFeed.required_level())
 }
@@ -148,7 +146,7 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<SyncMsg>) {
         let live: Vec<String> = table
             .all()
             .iter()
-            .filter(|p| eligible(&state, p, now_ms))
+            .filter(|p| eligible(&table, p, now_ms))
             .map(|p| p.row.id.clone())
             .collect();
         peers.retain(|id, s| s.running || live.contains(id));
@@ -163,7 +161,7 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<SyncMsg>) {
                 s.running = true;
                 let (state, tx, id) = (state.clone(), tx.clone(), id.clone());
                 cycles.spawn(async move {
-                    let ok = cycle_and_record(&state, &id).await;
+                    let ok = cycle_recorded(&state, &id).await.is_ok();
                     let _ = tx.send(SyncMsg::Done { peer_id: id, ok });
                 });
             }
@@ -274,28 +272,29 @@ pub fn transition(state: &AppState, peer_id: &str, event: PeerEvent, reason: Opt
     }
 }
 
-/// One cycle, with its outcome recorded on the peer. Returns whether it succeeded.
-async fn cycle_and_record(state: &AppState, peer_id: &str) -> bool {
-    match cycle(state, peer_id).await {
+/// One cycle, with its outcome recorded on the peer: success makes an INACTIVE peer
+/// ACTIVE, a failed call is noted, a discrepancy is stored and suspends the peer. Used by
+/// the worker and by the operator's `sync now` alike.
+///
+/// # Errors
+/// The cycle's [`CycleError`], after it was recorded.
+pub async fn cycle_recorded(state: &AppState, peer_id: &str) -> Result<CycleReport, CycleError> {
+    let result = cycle(state, peer_id).await;
+    match &result {
         Ok(report) => {
             tracing::debug!(peer = %peer_id, pages = report.pages, entries = report.entries, puts = report.puts, deletes = report.deletes, size = report.size, cards = report.cards, "sync cycle done");
             transition(state, peer_id, PeerEvent::SyncSucceeded, None);
-            true
         }
         Err(CycleError::Call(e)) => {
             tracing::warn!(peer = %peer_id, code = e.code, detail = %e.detail, "sync cycle failed");
             note_failure(state, peer_id, e.code, &e.detail);
-            false
         }
-        Err(CycleError::Discrepancy(d)) => {
-            record_discrepancy(state, peer_id, &d);
-            false
-        }
+        Err(CycleError::Discrepancy(d)) => record_discrepancy(state, peer_id, d),
         Err(CycleError::Local(e)) => {
             tracing::error!(peer = %peer_id, error = %e, "sync cycle failed on this node");
-            false
         }
     }
+    result
 }
 
 /// Records a discrepancy with its evidence, and (when it is the peer's fault) suspends
@@ -368,14 +367,8 @@ fn peer_ledger(
         .verifier_key
         .clone()
         .ok_or_else(|| local("peer has no verified ledger key"))?;
-    let origin = peer
-        .row
-        .card
-        .as_ref()
-        .and_then(|c| c.pointer("/ledger/origin"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| local("peer card has no ledger origin"))?;
+    let origin =
+        super::drift::peer_origin(&peer).ok_or_else(|| local("peer card has no ledger origin"))?;
     Ok((peer, key, origin))
 }
 
@@ -385,15 +378,20 @@ fn load_log(state: &AppState, peer_id: &str) -> Result<PeerLog, CycleError> {
         .admin
         .lock()
         .map_err(|_| local("store lock poisoned"))?;
-    Ok(match w.peer_log(peer_id).map_err(local)? {
-        Some(row) => PeerLog {
-            size: row.size,
-            range: row.range,
-            checkpoint: row.checkpoint,
-            checkpoint_size: row.checkpoint_size,
-        },
-        None => PeerLog::empty(),
-    })
+    Ok(w.peer_log(peer_id)
+        .map_err(local)?
+        .map_or_else(PeerLog::empty, peer_log_of))
+}
+
+/// The verifier's view of a stored sync state.
+#[must_use]
+pub fn peer_log_of(row: PeerLogRow) -> PeerLog {
+    PeerLog {
+        size: row.size,
+        range: row.range,
+        checkpoint: row.checkpoint,
+        checkpoint_size: row.checkpoint_size,
+    }
 }
 
 /// Fetches one feed page of `peer` from `since`.
@@ -459,13 +457,18 @@ async fn pull_feed(
             checkpoint_size: applied.log.checkpoint_size,
             updated_ms: state.clock.now_ms(),
         };
-        let checkpoint_note = page.checkpoint.clone();
         let checkpoint_size = applied.checkpoint.size();
         let from_size = log.size;
-        let node_id = peer.row.node_id.clone();
-        let now_ms = state.clock.now_ms();
-        let outcome = {
-            let mut w = state
+        // Applying a page is SQLite work of up to a few hundred milliseconds: off the async
+        // threads, so requests keep being served meanwhile.
+        let (st, id, node_id, checkpoint) = (
+            state.clone(),
+            peer_id.to_owned(),
+            peer.row.node_id.clone(),
+            page.checkpoint,
+        );
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut w = st
                 .admin
                 .lock()
                 .map_err(|_| local("store lock poisoned"))?;
@@ -474,7 +477,7 @@ async fn pull_feed(
                     .iter()
                     .filter(|c| matches!(c, CacheChange::Put(_)))
                     .count() as u64;
-                let cached = w.cached_count(peer_id).map_err(local)?;
+                let cached = w.cached_count(&id).map_err(local)?;
                 if cached + puts > max {
                     return Err(call(
                         "license_max_records",
@@ -485,17 +488,19 @@ async fn pull_feed(
                 }
             }
             w.apply_sync(&SyncBatch {
-                peer_id,
+                peer_id: &id,
                 source_registry: &node_id,
                 from_size,
                 log: &new_log,
                 changes: &changes,
                 checkpoint_size,
-                checkpoint: &checkpoint_note,
-                now_ms,
+                checkpoint: &checkpoint,
+                now_ms: st.clock.now_ms(),
             })
-            .map_err(local)?
-        };
+            .map_err(local)
+        })
+        .await
+        .map_err(local)??;
         report.pages += 1;
         report.entries += applied.log.size - from_size;
         report.puts += outcome.puts;
