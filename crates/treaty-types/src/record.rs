@@ -253,6 +253,12 @@ pub enum EntryKind {
     FedTrustEstablished,
     /// A signed revocation of a federation trust agreement.
     FedTrustRevoked,
+    /// A witness cosignature given to a peer or received from one.
+    FedWitnessEvent,
+    /// A peer's verified checkpoint anchored in this ledger.
+    FedCrossAnchor,
+    /// A discrepancy found in a peer's log (a fork, with its evidence).
+    FedDiscrepancy,
 }
 
 impl EntryKind {
@@ -265,6 +271,9 @@ impl EntryKind {
             EntryKind::FedTrustProposal => "fed_trust_proposal",
             EntryKind::FedTrustEstablished => "fed_trust_established",
             EntryKind::FedTrustRevoked => "fed_trust_revoked",
+            EntryKind::FedWitnessEvent => "fed_witness_event",
+            EntryKind::FedCrossAnchor => "fed_cross_anchor",
+            EntryKind::FedDiscrepancy => "fed_discrepancy",
         }
     }
 }
@@ -322,6 +331,31 @@ pub enum LedgerEntry {
         /// When the sequencer accepted the entry, Unix milliseconds.
         time_ms: u64,
     },
+    /// A witness cosignature this node gave to a peer's checkpoint, or received from a
+    /// witness on its own: `{"document":{...},"kind":"fed_witness_event","time_ms"}`.
+    FedWitnessEvent {
+        /// The event (witnessed origin, size, root, method, result, cosignature), a JSON
+        /// object.
+        document: Value,
+        /// When the sequencer accepted the entry, Unix milliseconds.
+        time_ms: u64,
+    },
+    /// A peer's latest verified checkpoint, anchored in this ledger:
+    /// `{"document":{...},"kind":"fed_cross_anchor","time_ms"}`.
+    FedCrossAnchor {
+        /// The anchored peer, its checkpoint note verbatim, size and root, a JSON object.
+        document: Value,
+        /// When the sequencer accepted the entry, Unix milliseconds.
+        time_ms: u64,
+    },
+    /// A discrepancy found in a peer's log, with its evidence:
+    /// `{"document":{...},"kind":"fed_discrepancy","time_ms"}`.
+    FedDiscrepancy {
+        /// The report (peer, type, severity, evidence), a JSON object.
+        document: Value,
+        /// When the sequencer accepted the entry, Unix milliseconds.
+        time_ms: u64,
+    },
 }
 
 impl LedgerEntry {
@@ -334,6 +368,9 @@ impl LedgerEntry {
             LedgerEntry::FedTrustProposal { .. } => EntryKind::FedTrustProposal,
             LedgerEntry::FedTrustEstablished { .. } => EntryKind::FedTrustEstablished,
             LedgerEntry::FedTrustRevoked { .. } => EntryKind::FedTrustRevoked,
+            LedgerEntry::FedWitnessEvent { .. } => EntryKind::FedWitnessEvent,
+            LedgerEntry::FedCrossAnchor { .. } => EntryKind::FedCrossAnchor,
+            LedgerEntry::FedDiscrepancy { .. } => EntryKind::FedDiscrepancy,
         }
     }
 
@@ -350,7 +387,10 @@ impl LedgerEntry {
             } => check_json(body)?,
             LedgerEntry::FedTrustProposal { document, .. }
             | LedgerEntry::FedTrustEstablished { document, .. }
-            | LedgerEntry::FedTrustRevoked { document, .. } => {
+            | LedgerEntry::FedTrustRevoked { document, .. }
+            | LedgerEntry::FedWitnessEvent { document, .. }
+            | LedgerEntry::FedCrossAnchor { document, .. }
+            | LedgerEntry::FedDiscrepancy { document, .. } => {
                 if !document.is_object() {
                     return Err(RecordError::BodyNotObject);
                 }
@@ -717,7 +757,7 @@ mod tests {
         );
     }
 
-    fn fed_entries(document: &Value, time_ms: u64) -> [LedgerEntry; 3] {
+    fn fed_entries(document: &Value, time_ms: u64) -> [LedgerEntry; 6] {
         [
             LedgerEntry::FedTrustProposal {
                 document: document.clone(),
@@ -731,6 +771,18 @@ mod tests {
                 document: document.clone(),
                 time_ms,
             },
+            LedgerEntry::FedWitnessEvent {
+                document: document.clone(),
+                time_ms,
+            },
+            LedgerEntry::FedCrossAnchor {
+                document: document.clone(),
+                time_ms,
+            },
+            LedgerEntry::FedDiscrepancy {
+                document: document.clone(),
+                time_ms,
+            },
         ]
     }
 
@@ -741,6 +793,9 @@ mod tests {
             ("fed_trust_proposal", EntryKind::FedTrustProposal),
             ("fed_trust_established", EntryKind::FedTrustEstablished),
             ("fed_trust_revoked", EntryKind::FedTrustRevoked),
+            ("fed_witness_event", EntryKind::FedWitnessEvent),
+            ("fed_cross_anchor", EntryKind::FedCrossAnchor),
+            ("fed_discrepancy", EntryKind::FedDiscrepancy),
         ];
         for (entry, (name, kind)) in fed_entries(&document, 1_700_000_000_123)
             .into_iter()
