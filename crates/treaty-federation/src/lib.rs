@@ -153,3 +153,4 @@ pub use terms::{Frequency, Terms};
 
 #[cfg(test)]
 mod fixtures;
+pub mod witness;

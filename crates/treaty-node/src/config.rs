@@ -12,6 +12,7 @@ use crate::ratelimit::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use treaty_types::limits::{
     BATCH_ENTRIES_DEFAULT, BATCH_ENTRIES_MAX, BATCH_WAIT_MS_DEFAULT, BATCH_WAIT_MS_MAX,
@@ -129,6 +130,190 @@ pub struct FileConfig {
     /// Federation with peers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub federation: Option<FederationFile>,
+    /// Witnessing (cosigning peers' checkpoints, collecting cosignatures on ours) and
+    /// cross-anchoring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<WitnessFile>,
+}
+
+/// `[witness]` in the TOML file.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessFile {
+    /// Longest a witness may take to answer an add-checkpoint request, in milliseconds
+    /// (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// The quorum policy for this node's checkpoints, in c2sp.org/tlog-policy form
+    /// (`witness <name> <vkey>` lines, `group` lines, one `quorum` line). `/checkpoint` and
+    /// receipts use the newest checkpoint whose cosignatures satisfy it. Default: no
+    /// quorum (the newest checkpoint, with whatever cosignatures it has).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Verifier keys of logs this node witnesses besides its peers (type 0x01 vkeys whose
+    /// name is the log's origin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Vec<String>>,
+    /// How often the latest verified checkpoints of trust-level-3+ peers are anchored in
+    /// this ledger, in milliseconds (default 3600000; `TREATY_CROSS_ANCHOR_INTERVAL_MS`
+    /// overrides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_anchor_interval_ms: Option<u64>,
+    /// Longest a witness event waits in its durable queue before the sequencer writes it,
+    /// in milliseconds (default 1000; `TREATY_WITNESS_EVENT_FLUSH_MS` overrides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_flush_ms: Option<u64>,
+    /// How often peers' views of each other's logs are compared, in milliseconds (default
+    /// 300000; `TREATY_VIEWS_INTERVAL_MS` overrides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub views_interval_ms: Option<u64>,
+}
+
+/// Environment variable overriding `witness.cross_anchor_interval_ms`.
+pub const ENV_CROSS_ANCHOR_INTERVAL_MS: &str = "TREATY_CROSS_ANCHOR_INTERVAL_MS";
+/// Environment variable overriding `witness.event_flush_ms`.
+pub const ENV_WITNESS_EVENT_FLUSH_MS: &str = "TREATY_WITNESS_EVENT_FLUSH_MS";
+/// Environment variable overriding `witness.views_interval_ms`.
+pub const ENV_VIEWS_INTERVAL_MS: &str = "TREATY_VIEWS_INTERVAL_MS";
+/// Default time a witness may take to cosign (C2SP logs wait about this long).
+pub const WITNESS_TIMEOUT_MS_DEFAULT: u64 = 1_000;
+/// Default cross-anchor interval: one hour.
+pub const CROSS_ANCHOR_INTERVAL_MS_DEFAULT: u64 = 3_600_000;
+/// Default longest wait of a witness event before it is written to the ledger.
+pub const WITNESS_EVENT_FLUSH_MS_DEFAULT: u64 = 1_000;
+/// Default interval between two comparisons of peers' views.
+pub const VIEWS_INTERVAL_MS_DEFAULT: u64 = 300_000;
+/// Shortest configurable background interval (tests use short ones).
+pub const WITNESS_INTERVAL_MS_MIN: u64 = 50;
+/// Longest configurable background interval: one day.
+pub const WITNESS_INTERVAL_MS_MAX: u64 = 86_400_000;
+/// Most extra logs a node witnesses by key.
+pub const WITNESS_LOGS_MAX: usize = 1_000;
+
+/// Resolved `[witness]` settings.
+#[derive(Debug, Clone)]
+pub struct WitnessSettings {
+    /// Add-checkpoint timeout, milliseconds.
+    pub timeout_ms: u64,
+    /// The quorum policy for this node's checkpoints.
+    pub policy: Option<Arc<treaty_note::Policy>>,
+    /// Logs witnessed by key, besides peers.
+    pub logs: Vec<treaty_note::VerifierKey>,
+    /// Cross-anchor interval, milliseconds.
+    pub cross_anchor_interval_ms: u64,
+    /// Longest wait of a queued witness event, milliseconds.
+    pub event_flush_ms: u64,
+    /// Views comparison interval, milliseconds.
+    pub views_interval_ms: u64,
+}
+
+impl Default for WitnessSettings {
+    fn default() -> Self {
+        Self {
+            timeout_ms: WITNESS_TIMEOUT_MS_DEFAULT,
+            policy: None,
+            logs: Vec::new(),
+            cross_anchor_interval_ms: CROSS_ANCHOR_INTERVAL_MS_DEFAULT,
+            event_flush_ms: WITNESS_EVENT_FLUSH_MS_DEFAULT,
+            views_interval_ms: VIEWS_INTERVAL_MS_DEFAULT,
+        }
+    }
+}
+
+impl WitnessSettings {
+    /// Resolves `[witness]` against the environment.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for out-of-range values, a policy that does not parse or a
+    /// log key that is not an Ed25519 log key.
+    pub fn resolve(
+        file: WitnessFile,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let timeout_ms = file.timeout_ms.unwrap_or(d.timeout_ms);
+        if !(50..=PEER_CALL_TIMEOUT_MS_MAX).contains(&timeout_ms) {
+            return Err(ConfigError::Invalid {
+                field: "witness.timeout_ms",
+                reason: format!("{timeout_ms} is not within 50..={PEER_CALL_TIMEOUT_MS_MAX}"),
+            });
+        }
+        let interval = |name: &'static str, var: &'static str, v: Option<u64>, default: u64| {
+            let value = match env(var) {
+                Some(t) => t.trim().parse().map_err(|e| ConfigError::Invalid {
+                    field: var,
+                    reason: format!("{t:?}: {e}"),
+                })?,
+                None => v.unwrap_or(default),
+            };
+            if (WITNESS_INTERVAL_MS_MIN..=WITNESS_INTERVAL_MS_MAX).contains(&value) {
+                Ok(value)
+            } else {
+                Err(ConfigError::Invalid {
+                    field: name,
+                    reason: format!(
+                        "{value} is not within {WITNESS_INTERVAL_MS_MIN}..={WITNESS_INTERVAL_MS_MAX}"
+                    ),
+                })
+            }
+        };
+        let cross_anchor_interval_ms = interval(
+            "witness.cross_anchor_interval_ms",
+            ENV_CROSS_ANCHOR_INTERVAL_MS,
+            file.cross_anchor_interval_ms,
+            d.cross_anchor_interval_ms,
+        )?;
+        let event_flush_ms = interval(
+            "witness.event_flush_ms",
+            ENV_WITNESS_EVENT_FLUSH_MS,
+            file.event_flush_ms,
+            d.event_flush_ms,
+        )?;
+        let views_interval_ms = interval(
+            "witness.views_interval_ms",
+            ENV_VIEWS_INTERVAL_MS,
+            file.views_interval_ms,
+            d.views_interval_ms,
+        )?;
+        let policy = match &file.policy {
+            Some(text) => Some(Arc::new(treaty_note::Policy::parse(text).map_err(|e| {
+                ConfigError::Invalid {
+                    field: "witness.policy",
+                    reason: e.to_string(),
+                }
+            })?)),
+            None => None,
+        };
+        let texts = file.logs.unwrap_or_default();
+        if texts.len() > WITNESS_LOGS_MAX {
+            return Err(ConfigError::Invalid {
+                field: "witness.logs",
+                reason: format!("{} keys, at most {WITNESS_LOGS_MAX}", texts.len()),
+            });
+        }
+        let mut logs = Vec::with_capacity(texts.len());
+        for t in texts {
+            let key = treaty_note::VerifierKey::parse(t.trim()).map_err(|e| ConfigError::Invalid {
+                field: "witness.logs",
+                reason: format!("{t:?}: {e}"),
+            })?;
+            if key.key_type() != treaty_note::KEY_TYPE_ED25519 {
+                return Err(ConfigError::Invalid {
+                    field: "witness.logs",
+                    reason: format!("{t:?} is not an Ed25519 log key (type 0x01)"),
+                });
+            }
+            logs.push(key);
+        }
+        Ok(Self {
+            timeout_ms,
+            policy,
+            logs,
+            cross_anchor_interval_ms,
+            event_flush_ms,
+            views_interval_ms,
+        })
+    }
 }
 
 /// `[federation]` in the TOML file.
@@ -709,6 +894,8 @@ pub struct Config {
     pub rate_limits: RateLimitSettings,
     /// Federation with peers.
     pub federation: FederationSettings,
+    /// Witnessing and cross-anchoring.
+    pub witness: WitnessSettings,
 }
 
 impl Config {
@@ -790,7 +977,11 @@ impl Config {
             FederationSettings::resolve(file.federation.unwrap_or_default(), tls.as_ref(), |k| {
                 std::env::var(k).ok()
             })?;
+        let witness = WitnessSettings::resolve(file.witness.unwrap_or_default(), |k| {
+            std::env::var(k).ok()
+        })?;
         let config = Self {
+            witness,
             federation,
             data_dir,
             listen,

@@ -159,6 +159,7 @@ pub fn init(
             tls: None,
             rate_limits: None,
             federation: None,
+            witness: None,
         },
     )
     .map_err(io("writing", &dir.join(config::CONFIG_FILE_NAME)))?;

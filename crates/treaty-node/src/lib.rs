@@ -87,6 +87,16 @@ impl Node {
         let verifier_key = id.ledger_key.verifier_key()?.to_string();
 
         let writer = Writer::open(&db)?;
+        let (witness, witness_join) = federation::witness::WitnessService::start(
+            config.witness.clone(),
+            &db,
+            &id.origin,
+            id.ledger_key.signing_key().clone(),
+            clock.clone(),
+        )
+        .map_err(NodeError::Federation)?;
+        // The committer thread stops by itself once the service (its queue) is dropped.
+        drop(witness_join);
         let (seq, head) = Sequencer::new(
             writer,
             id.ledger_key,
@@ -98,7 +108,9 @@ impl Node {
             },
         )?;
         let head_changed = Arc::new(tokio::sync::Notify::new());
-        let seq = seq.with_notify(head_changed.clone());
+        let seq = seq
+            .with_notify(head_changed.clone())
+            .with_notify(witness.head_changed.clone());
         let (handle, join) = seq.spawn(treaty_types::limits::SEQUENCER_QUEUE_MAX)?;
 
         let mut admin = Writer::open(&db)?;
@@ -137,6 +149,7 @@ impl Node {
             card: Arc::new(card),
             limiter: Arc::new(ratelimit::RateLimiter::new(&config.rate_limits)),
             federation: Arc::new(federation),
+            witness: Arc::new(witness),
         }));
         Ok(Self {
             state,

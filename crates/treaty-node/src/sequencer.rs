@@ -37,7 +37,7 @@ use treaty_merkle::{
 };
 use treaty_note::SignerKey;
 use treaty_store::{BatchCommit, Effect, FedOp, PreparedEntry, StoredCheckpoint, Writer};
-use treaty_types::{CollectionName, LedgerEntry, Operation, RecordError, RecordKey};
+use treaty_types::{CollectionName, EntryKind, LedgerEntry, Operation, RecordError, RecordKey};
 
 /// The newest published checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,12 @@ pub struct LedgerHead {
     pub note: String,
     /// When it was signed, Unix milliseconds.
     pub signed_ms: u64,
+    /// The size of the newest checkpoint whose batch held anything but witness events
+    /// (the tree size at start). Witnesses are sent a checkpoint only when this moved past
+    /// what they cosigned: a cosignature becomes a witness event entry, and sending the
+    /// checkpoints those entries make would have two nodes that witness each other
+    /// cosign each other's witness events forever.
+    pub substantive_size: u64,
 }
 
 /// Shared handle to the newest checkpoint; replaced whole after each commit.
@@ -85,6 +91,36 @@ pub enum Change {
         /// The rows to upsert with the entry (boxed: queued commands stay small).
         op: Box<FedOp>,
     },
+    /// A federation evidence entry: a witness event, a cross-anchor or a discrepancy.
+    Event(Box<EventChange>),
+}
+
+/// A federation evidence entry to sequence (see [`Change::Event`]).
+#[derive(Debug, Clone)]
+pub struct EventChange {
+    /// `FedWitnessEvent`, `FedCrossAnchor` or `FedDiscrepancy`.
+    pub kind: EntryKind,
+    /// The entry's document, a JSON object.
+    pub document: Value,
+    /// The peer it concerns (indexed for history reads).
+    pub peer_id: Option<String>,
+    /// The tree size it concerns (indexed).
+    pub size: Option<u64>,
+    /// The `pending_events` row it drains, deleted in the commit's transaction.
+    pub pending_id: Option<i64>,
+}
+
+impl EventChange {
+    /// The entry sequenced at `time_ms`; `None` for a kind that is not an evidence entry.
+    fn entry(&self, time_ms: u64) -> Option<LedgerEntry> {
+        let document = self.document.clone();
+        match self.kind {
+            EntryKind::FedWitnessEvent => Some(LedgerEntry::FedWitnessEvent { document, time_ms }),
+            EntryKind::FedCrossAnchor => Some(LedgerEntry::FedCrossAnchor { document, time_ms }),
+            EntryKind::FedDiscrepancy => Some(LedgerEntry::FedDiscrepancy { document, time_ms }),
+            _ => None,
+        }
+    }
 }
 
 /// The kinds of federation trust entry.
@@ -257,6 +293,34 @@ impl SequencerHandle {
         .await
     }
 
+    /// Queues federation evidence entries and waits until they are durable and
+    /// checkpointed. They commit together in a group of their own (after the records of
+    /// their batch), so a bad one fails the group and no record write.
+    ///
+    /// # Errors
+    /// [`WriteError`]; on every error nothing was written.
+    pub async fn events(&self, events: Vec<EventChange>) -> Result<Vec<WriteAck>, WriteError> {
+        let mut waits = Vec::with_capacity(events.len());
+        for e in events {
+            let (reply, rx) = oneshot::channel();
+            let cmd = WriteCommand {
+                change: Change::Event(Box::new(e)),
+                reply,
+            };
+            match self.tx.try_send(cmd) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => return Err(WriteError::Busy),
+                Err(TrySendError::Disconnected(_)) => return Err(WriteError::Stopped),
+            }
+            waits.push(rx);
+        }
+        let mut acks = Vec::with_capacity(waits.len());
+        for rx in waits {
+            acks.push(rx.await.unwrap_or(Err(WriteError::Stopped))?);
+        }
+        Ok(acks)
+    }
+
     async fn submit(&self, change: Change) -> Result<WriteAck, WriteError> {
         let (reply, rx) = oneshot::channel();
         let cmd = WriteCommand { change, reply };
@@ -282,15 +346,18 @@ pub struct Sequencer {
     range: CompactRange,
     /// Last time handed to an entry, to keep entry times monotonic.
     last_time_ms: u64,
-    /// Signalled after each new checkpoint (peers are told about it).
-    changed: Option<Arc<tokio::sync::Notify>>,
+    /// Signalled after each new checkpoint (peers are told about it, witnesses asked to
+    /// cosign it).
+    changed: Vec<Arc<tokio::sync::Notify>>,
+    /// See [`LedgerHead::substantive_size`].
+    substantive_size: u64,
 }
 
 impl Sequencer {
-    /// Signals `changed` after each new checkpoint.
+    /// Signals `changed` after each new checkpoint (in addition to earlier ones).
     #[must_use]
     pub fn with_notify(mut self, changed: Arc<tokio::sync::Notify>) -> Self {
-        self.changed = Some(changed);
+        self.changed.push(changed);
         self
     }
 
@@ -326,6 +393,7 @@ impl Sequencer {
             root: cp.root,
             note: cp.note,
             signed_ms: cp.signed_ms,
+            substantive_size: cp.size,
         })));
         Ok((
             Self {
@@ -337,7 +405,8 @@ impl Sequencer {
                 settings,
                 range,
                 last_time_ms: cp.signed_ms,
-                changed: None,
+                changed: Vec::new(),
+                substantive_size: cp.size,
             },
             head,
         ))
@@ -388,6 +457,10 @@ impl Sequencer {
         let mut followers: Vec<(usize, Reply)> = Vec::new();
         // Federation entries, each committed on its own after the rest of the batch.
         let mut federation: Vec<(PreparedEntry, Reply)> = Vec::new();
+        // Evidence entries, committed together after the rest of the batch.
+        let mut events: Vec<PreparedEntry> = Vec::new();
+        let mut event_replies: Vec<Reply> = Vec::new();
+        let mut only_witness_events = true;
 
         for cmd in batch.drain(..) {
             let (collection, key, op, body) = match cmd.change {
@@ -415,6 +488,19 @@ impl Sequencer {
                         Ok(entry) => federation.push((entry, cmd.reply)),
                         Err(e) => {
                             let _ = cmd.reply.send(Err(e));
+                        }
+                    }
+                    continue;
+                }
+                Change::Event(e) => {
+                    match prepare_event(&e, now) {
+                        Ok(entry) => {
+                            only_witness_events &= e.kind == EntryKind::FedWitnessEvent;
+                            events.push(entry);
+                            event_replies.push(cmd.reply);
+                        }
+                        Err(err) => {
+                            let _ = cmd.reply.send(Err(err));
                         }
                     }
                     continue;
@@ -475,10 +561,13 @@ impl Sequencer {
         }
         // Followers only exist alongside a prepared entry, so an empty group has none.
         if !prepared.is_empty() {
-            self.commit_group(prepared, accepted, followers, now);
+            self.commit_group(prepared, accepted, followers, now, true);
         }
         for (entry, reply) in federation {
-            self.commit_group(vec![entry], vec![reply], Vec::new(), now);
+            self.commit_group(vec![entry], vec![reply], Vec::new(), now, true);
+        }
+        if !events.is_empty() {
+            self.commit_group(events, event_replies, Vec::new(), now, !only_witness_events);
         }
     }
 
@@ -490,6 +579,7 @@ impl Sequencer {
         accepted: Vec<Reply>,
         followers: Vec<(usize, Reply)>,
         now: u64,
+        substantive: bool,
     ) {
         let first_index = self.range.size();
         let mut range = self.range.clone();
@@ -498,7 +588,7 @@ impl Sequencer {
             range.append(e.leaf_hash, |h| hashes.push(h));
         }
         let started = std::time::Instant::now();
-        let result = self.commit(first_index, &prepared, &hashes, &range, now);
+        let result = self.commit(first_index, &prepared, &hashes, &range, now, substantive);
         metrics::histogram!(crate::telemetry::BATCH_SECONDS)
             .record(started.elapsed().as_secs_f64());
         match result {
@@ -507,10 +597,11 @@ impl Sequencer {
                 metrics::gauge!(crate::telemetry::LEDGER_SIZE).set(head.size as f64);
                 self.range = range;
                 self.last_time_ms = now;
+                self.substantive_size = head.substantive_size;
                 if let Ok(mut cell) = self.head.write() {
                     *cell = head.clone();
                 }
-                if let Some(changed) = &self.changed {
+                for changed in &self.changed {
                     // One stored permit at most: a notifier still busy with the previous
                     // checkpoint sends the newest one next, so bursts coalesce.
                     changed.notify_one();
@@ -624,6 +715,7 @@ impl Sequencer {
         hashes: &[Hash],
         range: &CompactRange,
         now: u64,
+        substantive: bool,
     ) -> Result<(Arc<LedgerHead>, Vec<Vec<Hash>>), String> {
         let size = range.size();
         let root = range.root();
@@ -654,6 +746,11 @@ impl Sequencer {
                 root,
                 note: checkpoint.note,
                 signed_ms: now,
+                substantive_size: if substantive {
+                    size
+                } else {
+                    self.substantive_size
+                },
             }),
             proofs,
         ))
@@ -681,6 +778,30 @@ fn prepare_federation(
         time_ms: now,
         body: None,
         effect: Effect::Federation(op),
+    })
+}
+
+/// Builds an evidence entry, or says why it cannot be written (before it joins a batch).
+fn prepare_event(e: &EventChange, now: u64) -> Result<PreparedEntry, WriteError> {
+    let entry = e.entry(now).ok_or_else(|| {
+        WriteError::InvalidState(format!("{} is not an evidence entry", e.kind.as_str()))
+    })?;
+    let leaf = entry.to_leaf_bytes()?;
+    Ok(PreparedEntry {
+        leaf_hash: treaty_merkle::leaf_hash(&leaf),
+        leaf,
+        collection: String::new(),
+        key: String::new(),
+        version: 0,
+        op: Operation::Put,
+        time_ms: now,
+        body: None,
+        effect: Effect::Event {
+            kind: e.kind.as_str().to_owned(),
+            peer_id: e.peer_id.clone(),
+            size: e.size,
+            pending_id: e.pending_id,
+        },
     })
 }
 

@@ -67,6 +67,8 @@ pub use key::{
     key_id,
 };
 pub use note::{MAX_NOTE_BYTES, MAX_SIGNATURES, Note, Signature, VerifiedSignature};
+pub mod policy;
+pub use policy::Policy;
 pub use receipt::{
     MAX_EXTRA_BYTES, MAX_PROOF_LINES, MAX_RECEIPT_BYTES, RECEIPT_HEADER, Receipt, VerifiedReceipt,
 };

@@ -22,6 +22,7 @@ pub mod cache;
 pub mod federation;
 mod schema;
 pub mod search;
+pub mod witness;
 
 pub use cache::{
     BaselineRow, CacheChange, CachePut, CachedRecordRow, DiscrepancyRow, PeerLogRow, SyncBatch,
@@ -29,6 +30,9 @@ pub use cache::{
 };
 pub use federation::{
     AgreementRow, FedOp, LicenseRow, PEER_FAILURES_KEPT, PeerFailure, PeerRow, ProposalRow,
+};
+pub use witness::{
+    CosignatureRow, FedEventRow, PendingEvent, WitnessStateRow, WitnessUpdate,
 };
 pub use search::{CACHE_ROWID_BASE, SearchError, SearchHit, SearchPage, SearchQuery, SourceFilter};
 
@@ -66,6 +70,10 @@ pub enum StoreError {
         /// Id of the row that has it.
         holder: String,
     },
+    /// A compare-and-set found the stored state moved on (see
+    /// [`Writer::commit_witness`]). Nothing was written.
+    #[error("stale update: {0}")]
+    Stale(String),
     /// A row the schema refuses (see [`FedOp::validate`]). Nothing was written.
     #[error("invalid row: {0}")]
     Invalid(String),
@@ -97,6 +105,20 @@ pub enum Effect {
     /// same transaction. No record head, no index row; the record fields are ignored. (Boxed:
     /// the rows are large and rare, record entries are small and many.)
     Federation(Box<FedOp>),
+    /// A federation evidence entry (witness event, cross-anchor, discrepancy): indexed in
+    /// `fed_events` by kind, peer and size; when it came from the pending queue, its queue
+    /// row is deleted in the same transaction (so it is written exactly once). The record
+    /// fields are ignored.
+    Event {
+        /// Entry kind (`fed_witness_event`, ...).
+        kind: String,
+        /// The peer it concerns.
+        peer_id: Option<String>,
+        /// The tree size it concerns.
+        size: Option<u64>,
+        /// The `pending_events` row it drains.
+        pending_id: Option<i64>,
+    },
 }
 
 /// One entry of a batch about to be committed.
@@ -418,6 +440,20 @@ impl Writer {
                         put_calendar.execute(params![&e.leaf_hash[..], idx])?;
                     }
                     Effect::Federation(op) => federation::apply(&tx, op)?,
+                    Effect::Event {
+                        kind,
+                        peer_id,
+                        size,
+                        pending_id,
+                    } => witness::apply_event(
+                        &tx,
+                        idx,
+                        kind,
+                        peer_id.as_deref(),
+                        *size,
+                        *pending_id,
+                        e.time_ms,
+                    )?,
                 }
             }
             let mut put_hash =

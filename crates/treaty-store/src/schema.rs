@@ -87,6 +87,9 @@ const MIGRATIONS: &[&str] = &[
     // discovery index too), their checkpoints, discrepancies, drift baselines, and the
     // registry-card propagation columns of peers.
     crate::cache::MIGRATION,
+    // 8: witnessing: witness state, cosignatures, witness progress, pending ledger events,
+    // the federation evidence index.
+    crate::witness::MIGRATION,
 ];
 
 /// The schema version this binary writes.

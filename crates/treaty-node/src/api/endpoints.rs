@@ -970,6 +970,115 @@ pub const DRIFT_SCAN: Endpoint = Endpoint {
     errors: &[401],
 };
 
+/// `POST /witness/add-checkpoint`.
+pub const WITNESS_ADD_CHECKPOINT: Endpoint = Endpoint {
+    id: "witnessAddCheckpoint",
+    method: Method::Post,
+    path: "/witness/add-checkpoint",
+    tag: "witness",
+    summary: "C2SP tlog-witness add-checkpoint: `old <size>`, consistency proof lines, an empty line, then a checkpoint of a log this node witnesses (peers at trust level 2 or higher, and `witness.logs`). 200: cosignature line(s); 404 unknown origin; 403 no valid signature by the log's key; 400 old size above the checkpoint's; 409 old size is not the size last cosigned (body `<size>`, `text/x.tlog.size`); 422 the proof fails or the checkpoint forks the log (the fork is recorded with its evidence and the peer suspended).",
+    auth: Auth::Public,
+    params: &[],
+    request: Some(TEXT),
+    success: (200, TEXT),
+    errors: &[400, 403, 404, 409, 413, 422, 503],
+};
+
+/// `GET /v1/witness/verifier-key`.
+pub const WITNESS_KEY: Endpoint = Endpoint {
+    id: "getWitnessKey",
+    method: Method::Get,
+    path: "/v1/witness/verifier-key",
+    tag: "witness",
+    summary: "This node's witness key (the ledger key under cosignature type 0x04, named after the origin), as C2SP verifier key text.",
+    auth: Auth::Public,
+    params: &[],
+    request: None,
+    success: (200, TEXT),
+    errors: &[],
+};
+
+/// `GET /v1/federation/witness-history`.
+pub const WITNESS_HISTORY: Endpoint = Endpoint {
+    id: "witnessHistory",
+    method: Method::Get,
+    path: "/v1/federation/witness-history",
+    tag: "witness",
+    summary: "The witness events in this ledger (cosignatures given to peers and received from witnesses), in ledger order after `since`, each with its ledger index and entry.",
+    auth: Auth::Public,
+    params: &[
+        query("peer", "string", "Only events about this peer (id or node id)."),
+        query(
+            "since",
+            "integer",
+            "Only events with a ledger index above this.",
+        ),
+        query("limit", "integer", "Page size, 1-1000 (default 100)."),
+    ],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 404],
+};
+
+/// `GET /v1/federation/views`.
+pub const VIEWS: Endpoint = Endpoint {
+    id: "listViews",
+    method: Method::Get,
+    path: "/v1/federation/views",
+    tag: "witness",
+    summary: "The latest verified checkpoint this node holds of each peer's log (as its witness or from sync), for peers (trust level 1) and the operator to compare views.",
+    auth: Auth::OperatorOrPeer,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[401, 403],
+};
+
+/// `POST /v1/admin/federation/compare-views`.
+pub const COMPARE_VIEWS: Endpoint = Endpoint {
+    id: "compareViews",
+    method: Method::Post,
+    path: "/v1/admin/federation/compare-views",
+    tag: "witness",
+    summary: "Compare this node's views of its peers' logs with every peer's views now (operator). A fork is recorded as a `fed_discrepancy` with its evidence and suspends the forked peer.",
+    auth: Auth::Operator,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[401],
+};
+
+/// `POST /v1/admin/federation/cross-anchor`.
+pub const CROSS_ANCHOR_NOW: Endpoint = Endpoint {
+    id: "crossAnchorNow",
+    method: Method::Post,
+    path: "/v1/admin/federation/cross-anchor",
+    tag: "witness",
+    summary: "Anchor now the latest verified checkpoint of every peer at trust level 3 or higher that grew since its last anchor (operator).",
+    auth: Auth::Operator,
+    params: &[],
+    request: None,
+    success: (200, JSON),
+    errors: &[401, 503],
+};
+
+/// `GET /v1/federation/cross-anchors/{peer}`.
+pub const CROSS_ANCHOR_GET: Endpoint = Endpoint {
+    id: "getCrossAnchor",
+    method: Method::Get,
+    path: "/v1/federation/cross-anchors/{peer}",
+    tag: "witness",
+    summary: "Proof that a peer's checkpoint is anchored in this ledger: the newest `fed_cross_anchor` entry for the peer (or the one of tree size `size`), its ledger index, and a tlog-proof receipt under this node's cosigned checkpoint.",
+    auth: Auth::Public,
+    params: &[
+        path("peer", "Peer id or node id."),
+        query("size", "integer", "The anchored checkpoint's tree size."),
+    ],
+    request: None,
+    success: (200, JSON),
+    errors: &[400, 404, 503],
+};
+
 /// `GET /metrics`.
 pub const METRICS: Endpoint = Endpoint {
     id: "metrics",
@@ -1058,6 +1167,13 @@ pub const ALL: &[&Endpoint] = &[
     &LICENSE_UPDATE,
     &FED_FEED,
     &FED_NOTIFY,
+    &WITNESS_ADD_CHECKPOINT,
+    &WITNESS_KEY,
+    &WITNESS_HISTORY,
+    &VIEWS,
+    &COMPARE_VIEWS,
+    &CROSS_ANCHOR_NOW,
+    &CROSS_ANCHOR_GET,
     &FED_REGISTRY_CARDS,
     &PEER_SYNC,
     &PEER_RESET_SYNC,

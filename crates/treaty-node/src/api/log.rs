@@ -15,12 +15,13 @@ const TEXT: &str = "text/plain; charset=utf-8";
 /// `GET /checkpoint`.
 pub(super) async fn checkpoint(State(s): State<AppState>) -> Response {
     let head = s.head();
+    let (_, note) = s.witness.served(&head);
     (
         [
             (header::CONTENT_TYPE, TEXT),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        head.note.clone(),
+        note,
     )
         .into_response()
 }

@@ -12,6 +12,7 @@ pub mod problem;
 mod records;
 mod sync;
 mod trust;
+mod witness;
 
 use crate::clock::Clock;
 use crate::sequencer::{HeadCell, LedgerHead, SequencerHandle};
@@ -171,6 +172,8 @@ pub struct Shared {
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Peers, their keys and agreements; calls to peers.
     pub federation: Arc<crate::federation::Federation>,
+    /// Witnessing: the committer, cosigned checkpoints, settings.
+    pub witness: Arc<crate::federation::witness::WitnessService>,
 }
 
 impl AppState {
@@ -402,6 +405,13 @@ pub fn router(state: AppState) -> Router {
         .add(&endpoints::PEER_RESET_SYNC, sync::reset_sync)
         .add(&endpoints::DISCREPANCY_LIST, sync::discrepancies)
         .add(&endpoints::DRIFT_SCAN, sync::drift_scan)
+        .add(&endpoints::WITNESS_ADD_CHECKPOINT, witness::add_checkpoint)
+        .add(&endpoints::WITNESS_KEY, witness::witness_key)
+        .add(&endpoints::WITNESS_HISTORY, witness::witness_history)
+        .add(&endpoints::VIEWS, witness::list_views)
+        .add(&endpoints::COMPARE_VIEWS, witness::compare_views)
+        .add(&endpoints::CROSS_ANCHOR_NOW, witness::cross_anchor_now)
+        .add(&endpoints::CROSS_ANCHOR_GET, witness::cross_anchor_get)
         .add(&endpoints::METRICS, admin::metrics)
         .add(&endpoints::HEALTH, admin::health)
         .add(&endpoints::OPENAPI, admin::openapi);

@@ -97,6 +97,13 @@ impl Problem {
     }
 }
 
+impl std::fmt::Display for Problem {
+    /// `code: detail`, for logs and background work that reports problems as text.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0.code, self.0.detail)
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let p = *self.0;

@@ -201,14 +201,20 @@ pub(super) async fn receipt(
         )
         .with_header(header::RETRY_AFTER, "1"));
     }
-    let (index, size) = (r.ledger_index, head.size);
+    // The newest checkpoint with cosignatures (meeting the quorum policy, if one is set)
+    // that covers the entry, so the receipt verifies offline against witnesses too.
+    let index = r.ledger_index;
+    let (size, note) = s
+        .witness
+        .cosigned_covering(index)
+        .unwrap_or_else(|| (head.size, head.note.clone()));
     let proof = s
         .readers
         .run(move |rd| Ok(rd.inclusion_proof(index, size)?))
         .await?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        ledger::receipt_text(index, &proof, &head.note),
+        ledger::receipt_text(index, &proof, &note),
     )
         .into_response())
 }

@@ -350,6 +350,54 @@ impl PeerClient {
         let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         Ok(PeerAnswer { status, body })
     }
+
+    /// An unsigned `GET` of a small text resource (a checkpoint), within `timeout`.
+    ///
+    /// # Errors
+    /// `peer_unreachable` (including the timeout) or `peer_answer_too_large`.
+    pub async fn get_text(
+        &self,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Vec<u8>), CallError> {
+        let resp = self
+            .http
+            .get(url)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| CallError::new("peer_unreachable", format!("GET {url}: {e}")))?;
+        let status = resp.status();
+        let bytes = read_limited(resp, PEER_ANSWER_BYTES_MAX, "peer_answer_too_large").await?;
+        Ok((status, bytes))
+    }
+
+    /// An unsigned `POST` of a text body (the C2SP witness API authenticates the
+    /// checkpoint, not the caller), within `timeout`; the status and body read up to `max`
+    /// bytes.
+    ///
+    /// # Errors
+    /// `peer_unreachable` (including the timeout) or `peer_answer_too_large`.
+    pub async fn post_text(
+        &self,
+        url: &str,
+        body: String,
+        timeout: Duration,
+        max: usize,
+    ) -> Result<(StatusCode, Vec<u8>), CallError> {
+        let resp = self
+            .http
+            .post(url)
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| CallError::new("peer_unreachable", format!("POST {url}: {e}")))?;
+        let status = resp.status();
+        let bytes = read_limited(resp, max, "peer_answer_too_large").await?;
+        Ok((status, bytes))
+    }
 }
 
 /// 16 random bytes, base64url: the request nonce.

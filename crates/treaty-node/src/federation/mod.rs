@@ -12,6 +12,8 @@ pub mod client;
 pub mod drift;
 pub mod mtls;
 pub mod sync;
+pub mod views;
+pub mod witness;
 
 use crate::api::AppState;
 use crate::api::problem::Problem;
@@ -863,6 +865,10 @@ pub fn start_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         Some(rx) => vec![
             tokio::spawn(sync::run(state.clone(), rx)),
             tokio::spawn(notify_peers(state.clone())),
+            tokio::spawn(witness::push_loop(state.clone())),
+            tokio::spawn(witness::flush_loop(state.clone())),
+            tokio::spawn(views::compare_loop(state.clone())),
+            tokio::spawn(views::anchor_loop(state.clone())),
         ],
         None => Vec::new(),
     }

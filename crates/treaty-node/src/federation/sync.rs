@@ -311,6 +311,33 @@ pub fn record_discrepancy(state: &AppState, peer_id: &str, d: &Discrepancy) {
         PeerEvent::DiscrepancyFound,
         Some(format!("sync_discrepancy: {}: {}", d.kind, d.detail)),
     );
+    // Two signed checkpoints of one size with different roots are an equivocation proof
+    // that anyone can check: record it as a fork (a `fed_discrepancy` ledger entry).
+    if let Some(evidence) = fork_of(state, peer_id, d) {
+        let (state, peer_id) = (state.clone(), peer_id.to_owned());
+        tokio::spawn(async move {
+            super::witness::record_fork(&state, Some(&peer_id), "sync", &evidence).await;
+        });
+    }
+}
+
+/// The equivocation proof in a sync discrepancy, if it holds one: the served checkpoint
+/// and the held one, both signed by the peer's log key, of one size with different roots.
+fn fork_of(
+    state: &AppState,
+    peer_id: &str,
+    d: &Discrepancy,
+) -> Option<treaty_federation::witness::ForkEvidence> {
+    if d.kind != treaty_federation::DiscrepancyKind::RootMismatch {
+        return None;
+    }
+    let served = d.evidence.get("checkpoint")?.as_str()?;
+    let held = d.evidence.get("held_checkpoint")?.as_str()?;
+    let peer = state.federation.table().find(peer_id)?;
+    let key = treaty_note::VerifierKey::parse(peer.row.verifier_key.as_deref()?).ok()?;
+    let evidence =
+        treaty_federation::witness::ForkEvidence::new(&key, held, served, Vec::new()).ok()?;
+    (evidence.kind == treaty_federation::witness::ForkKind::SameSize).then_some(evidence)
 }
 
 /// Stores a discrepancy with its evidence (and counts it), leaving the peer's status alone.
