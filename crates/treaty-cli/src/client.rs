@@ -267,6 +267,42 @@ impl Client {
         self.json(&ep::DISCREPANCY_LIST, &[], &query, None).await
     }
 
+    pub(crate) async fn witness_history(
+        &self,
+        peer: Option<&str>,
+        since: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Value> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(p) = peer {
+            query.push(("peer", p.to_owned()));
+        }
+        if let Some(s) = since {
+            query.push(("since", s.to_string()));
+        }
+        if let Some(l) = limit {
+            query.push(("limit", l.to_string()));
+        }
+        self.json(&ep::WITNESS_HISTORY, &[], &query, None).await
+    }
+
+    pub(crate) async fn views(&self) -> Result<Value> {
+        self.json(&ep::VIEWS, &[], &[], None).await
+    }
+
+    pub(crate) async fn compare_views(&self) -> Result<Value> {
+        self.json(&ep::COMPARE_VIEWS, &[], &[], None).await
+    }
+
+    pub(crate) async fn cross_anchor_now(&self) -> Result<Value> {
+        self.json(&ep::CROSS_ANCHOR_NOW, &[], &[], None).await
+    }
+
+    pub(crate) async fn cross_anchor(&self, peer: &str, size: Option<u64>) -> Result<Value> {
+        let query: Vec<(&str, String)> = size.map(|s| ("size", s.to_string())).into_iter().collect();
+        self.json(&ep::CROSS_ANCHOR_GET, &[peer], &query, None).await
+    }
+
     pub(crate) async fn propose(&self, body: &Value) -> Result<Value> {
         self.json(&ep::PROPOSAL_CREATE, &[], &[], Some(body)).await
     }

@@ -11,6 +11,7 @@ mod client;
 mod federation;
 mod tls;
 mod verify;
+mod witness;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -122,6 +123,16 @@ enum Command {
     /// issued here (`treaty peer add --license <key>` on the peer's side).
     #[command(subcommand)]
     License(federation::LicenseCmd),
+    /// Witnessing: history of cosignatures given and received, views of peers' logs and
+    /// their comparison, cross-anchors.
+    ///
+    /// A node witnesses its peers at trust level 2 or higher (C2SP tlog-witness at
+    /// `/witness/add-checkpoint`) and asks them to cosign each of its checkpoints.
+    #[command(subcommand)]
+    Witness(witness::WitnessCmd),
+    /// Check fork evidence offline: two checkpoints signed by one log key that cannot both
+    /// be honest (a `fed_discrepancy` entry, a discrepancy listing, or the evidence alone).
+    VerifyDiscrepancy(verify::DiscrepancyArgs),
 }
 
 /// Where the node's state lives and how it is reached.
@@ -412,6 +423,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Proposals(cmd) => federation::proposals(cmd).await,
         Command::Agreements(cmd) => federation::agreements(cmd).await,
         Command::License(cmd) => federation::license(cmd).await,
+        Command::Witness(cmd) => witness::run(cmd).await,
+        Command::VerifyDiscrepancy(args) => Ok(verify::run_discrepancy(&args)),
         Command::Card(CardCmd::Verify {
             source,
             jwks,

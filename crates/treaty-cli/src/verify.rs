@@ -1,10 +1,14 @@
 //! `treaty verify`: offline check of a receipt and a record (or raw entry) against a ledger
-//! verifier key. Needs no network: the receipt carries the proof and the signed checkpoint.
+//! verifier key, or against a C2SP tlog-policy (log keys, witness keys and a quorum). Needs
+//! no network: the receipt carries the proof and the (cosigned) checkpoint.
+//!
+//! `treaty verify-discrepancy`: offline check of fork evidence.
 
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use treaty_note::{Receipt, VerifierKey};
+use treaty_federation::witness::ForkEvidence;
+use treaty_note::{Policy, Receipt, VerifierKey};
 use treaty_types::LedgerEntry;
 
 /// Arguments of `treaty verify`.
@@ -20,8 +24,24 @@ pub(crate) struct VerifyArgs {
     #[arg(long)]
     entry: Option<PathBuf>,
     /// The ledger's verifier key: the text itself or a file holding it.
+    #[arg(long, required_unless_present = "policy", conflicts_with = "policy")]
+    key: Option<String>,
+    /// A C2SP tlog-policy file: the receipt's checkpoint must be signed by one of its logs
+    /// and cosigned by witnesses meeting its quorum.
     #[arg(long)]
-    key: String,
+    policy: Option<PathBuf>,
+}
+
+/// Arguments of `treaty verify-discrepancy`.
+#[derive(Debug, Args)]
+pub(crate) struct DiscrepancyArgs {
+    /// A file holding the evidence: the fork evidence object, a `fed_discrepancy` report
+    /// (its `evidence` member), a ledger entry or a discrepancy as listed (nested deeper).
+    file: PathBuf,
+    /// The log's verifier key the evidence must be signed by (text or file). Without it,
+    /// the key named in the evidence is used and printed: check that it is the log's.
+    #[arg(long)]
+    key: Option<String>,
 }
 
 /// Runs the check and prints a verdict; exit status 0 when it holds, 1 when it does not.
@@ -42,29 +62,121 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))
 }
 
-fn check(args: &VerifyArgs) -> Result<String, String> {
-    let key_text = if std::path::Path::new(&args.key).is_file() {
-        String::from_utf8(read(&PathBuf::from(&args.key))?)
+/// A verifier key given as text or as a file holding it.
+fn key_arg(text: &str) -> Result<VerifierKey, String> {
+    let key_text = if std::path::Path::new(text).is_file() {
+        String::from_utf8(read(&PathBuf::from(text))?)
             .map_err(|_| "key file is not UTF-8".to_owned())?
     } else {
-        args.key.clone()
+        text.to_owned()
     };
-    let key = VerifierKey::parse(key_text.trim()).map_err(|e| format!("verifier key: {e}"))?;
+    VerifierKey::parse(key_text.trim()).map_err(|e| format!("verifier key: {e}"))
+}
+
+fn check(args: &VerifyArgs) -> Result<String, String> {
     let receipt = Receipt::parse(read(&args.receipt)?).map_err(|e| format!("receipt: {e}"))?;
     let (entry, what) = match (&args.record, &args.entry) {
         (Some(path), _) => record_entry(&read(path)?)?,
         (None, Some(path)) => (read(path)?, "entry".to_owned()),
         (None, None) => return Err("pass --record or --entry".into()),
     };
-    let verified = receipt
-        .verify_entry(&entry, &key, &[], 0)
-        .map_err(|e| format!("{what}: {e}"))?;
+    let verified = match (&args.key, &args.policy) {
+        (_, Some(path)) => {
+            let text = String::from_utf8(read(path)?)
+                .map_err(|_| "policy file is not UTF-8".to_owned())?;
+            let policy = Policy::parse(&text).map_err(|e| format!("policy: {e}"))?;
+            receipt
+                .verify_entry_with_policy(&entry, &policy)
+                .map_err(|e| format!("{what}: {e}"))?
+        }
+        (Some(key), None) => receipt
+            .verify_entry(&entry, &key_arg(key)?, &[], 0)
+            .map_err(|e| format!("{what}: {e}"))?,
+        (None, None) => return Err("pass --key or --policy".into()),
+    };
+    let mut witnesses: Vec<String> = verified
+        .cosignatures
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    witnesses.sort();
+    witnesses.dedup();
     Ok(format!(
-        "{what} is entry {} of ledger {} at tree size {} (root {})",
+        "{what} is entry {} of ledger {} at tree size {} (root {}){}",
         verified.index,
         verified.checkpoint.origin(),
         verified.checkpoint.size(),
         crate::client_b64(verified.checkpoint.root()),
+        if args.policy.is_some() {
+            format!(
+                ", cosigned by {} witness(es) meeting the policy's quorum: {}",
+                witnesses.len(),
+                witnesses.join(", ")
+            )
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// Runs `treaty verify-discrepancy`; exit status 0 when the evidence proves a fork.
+pub(crate) fn run_discrepancy(args: &DiscrepancyArgs) -> ExitCode {
+    match check_discrepancy(args) {
+        Ok(summary) => {
+            println!("FORK PROVEN: {summary}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            println!("NOT PROVEN: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The fork evidence object in `v`: `v` itself, or found under `evidence` / `document`
+/// members (a report, a ledger entry, a listed discrepancy), at most a few levels down.
+fn find_evidence(v: &serde_json::Value, depth: usize) -> Option<&serde_json::Value> {
+    if v.get("format").and_then(serde_json::Value::as_str) == Some("treaty-fork-evidence/v1") {
+        return Some(v);
+    }
+    if depth == 0 {
+        return None;
+    }
+    ["evidence", "document", "event"]
+        .iter()
+        .filter_map(|k| v.get(k))
+        .find_map(|inner| find_evidence(inner, depth - 1))
+}
+
+fn check_discrepancy(args: &DiscrepancyArgs) -> Result<String, String> {
+    let v: serde_json::Value = serde_json::from_slice(&read(&args.file)?)
+        .map_err(|e| format!("evidence is not JSON: {e}"))?;
+    let found = find_evidence(&v, 4).ok_or("no fork evidence (treaty-fork-evidence/v1) in the file")?;
+    let evidence = ForkEvidence::from_json(found).map_err(|e| format!("evidence: {e}"))?;
+    if let Some(k) = &args.key {
+        let key = key_arg(k)?;
+        if key != evidence.log_key {
+            return Err(format!(
+                "the evidence is signed by {}, not by {key}",
+                evidence.log_key
+            ));
+        }
+    }
+    let (a, b) = evidence.verify().map_err(|e| e.to_string())?;
+    Ok(format!(
+        "log {} (key {}) signed {} checkpoints: size {} root {} and size {} root {}{}",
+        evidence.origin,
+        evidence.log_key,
+        evidence.kind.as_str(),
+        a.size(),
+        crate::client_b64(a.root()),
+        b.size(),
+        crate::client_b64(b.root()),
+        if args.key.is_none() {
+            " (key taken from the evidence: check it is the log's)"
+        } else {
+            ""
+        }
     ))
 }
 

@@ -32,3 +32,17 @@ impl Policy {
         0
     }
 }
+
+impl crate::Receipt {
+    /// Placeholder.
+    ///
+    /// # Errors
+    /// Always.
+    pub fn verify_entry_with_policy(
+        &self,
+        _entry: &[u8],
+        _policy: &Policy,
+    ) -> Result<crate::VerifiedReceipt, NoteError> {
+        Err(NoteError::QuorumNotMet { got: 0, need: 1 })
+    }
+}
