@@ -85,10 +85,17 @@ enum Bench {
         #[command(subcommand)]
         part: sync::Part,
     },
+    /// Witnessing: add-checkpoint throughput over HTTP, and the time from a record write
+    /// to a checkpoint cosigned by a quorum of witnesses.
+    Witness {
+        #[command(subcommand)]
+        part: witness::Part,
+    },
 }
 
 mod card;
 mod sync;
+mod witness;
 
 fn main() -> Result<()> {
     // reqwest is built with rustls but no built-in provider: plain-HTTP clients still need a
@@ -114,6 +121,7 @@ fn main() -> Result<()> {
             runs,
         } => card::run(requests, clients, runs),
         Bench::Sync { part } => sync::run(part),
+        Bench::Witness { part } => witness::run(part),
     }
 }
 
@@ -217,6 +225,16 @@ impl InProcessNode {
         rate_limits: treaty_node::config::RateLimitSettings,
         federation: treaty_node::config::FederationSettings,
     ) -> Result<Self> {
+        Self::start_full(rate_limits, federation, Default::default())
+    }
+
+    /// Starts a node with default settings and the given rate limits, federation and
+    /// witness settings.
+    pub(crate) fn start_full(
+        rate_limits: treaty_node::config::RateLimitSettings,
+        federation: treaty_node::config::FederationSettings,
+        witness: treaty_node::config::WitnessSettings,
+    ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let config = treaty_node::config::Config {
             data_dir: dir.path().join("node"),
@@ -228,6 +246,7 @@ impl InProcessNode {
             trust_policy: Default::default(),
             rate_limits,
             federation,
+            witness,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -123,7 +123,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn client_runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn client_runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -132,7 +132,7 @@ fn client_runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Federation settings of every node here: the background worker pulls only when an
 /// agreement takes effect (or on a notification).
-fn quiet() -> FederationSettings {
+pub(crate) fn quiet() -> FederationSettings {
     FederationSettings {
         sync_interval_ms: 3_600_000,
         ..FederationSettings::default()
@@ -162,10 +162,10 @@ fn notify_throttled() -> RateLimitSettings {
 
 /// The bench's HTTP client.
 #[derive(Debug, Clone)]
-struct Http(reqwest::Client);
+pub(crate) struct Http(reqwest::Client);
 
 impl Http {
-    fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Self(
             reqwest::Client::builder()
                 .pool_max_idle_per_host(WRITERS)
@@ -175,7 +175,12 @@ impl Http {
     }
 
     /// A call with the operator's token; answers the status and the JSON body (or null).
-    async fn op(&self, method: Method, url: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+    pub(crate) async fn op(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
         let mut req = self.0.request(method.clone(), url).bearer_auth(ADMIN);
         if let Some(b) = body {
             req = req.json(b);
@@ -210,16 +215,16 @@ impl Http {
 }
 
 /// A running node and how to reach it.
-struct Node {
-    name: &'static str,
-    inner: InProcessNode,
-    url: String,
-    id: String,
+pub(crate) struct Node {
+    pub(crate) name: &'static str,
+    pub(crate) inner: InProcessNode,
+    pub(crate) url: String,
+    pub(crate) id: String,
 }
 
 impl Node {
     /// Starts a node (outside any runtime: the node has its own).
-    fn start(
+    pub(crate) fn start(
         name: &'static str,
         rate_limits: RateLimitSettings,
         rt: &tokio::runtime::Runtime,
@@ -242,17 +247,17 @@ impl Node {
         })
     }
 
-    fn at(&self, path: &str) -> String {
+    pub(crate) fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
 
-    fn stop(self) {
+    pub(crate) fn stop(self) {
         self.inner.stop();
     }
 }
 
 /// Polls `f` until it answers `Some`, failing after [`WAIT`].
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
+pub(crate) async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>>>,
@@ -292,7 +297,7 @@ async fn peer_at(http: &Http, at: &Node, node_id: &str) -> Result<Option<Value>>
 }
 
 /// `from` adds `to` as a peer; waits until `to` lists `from` ACTIVE too.
-async fn peer_up(http: &Http, from: &Node, to: &Node) -> Result<()> {
+pub(crate) async fn peer_up(http: &Http, from: &Node, to: &Node) -> Result<()> {
     let (status, body) = http
         .op(
             Method::POST,

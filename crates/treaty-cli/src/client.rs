@@ -299,8 +299,10 @@ impl Client {
     }
 
     pub(crate) async fn cross_anchor(&self, peer: &str, size: Option<u64>) -> Result<Value> {
-        let query: Vec<(&str, String)> = size.map(|s| ("size", s.to_string())).into_iter().collect();
-        self.json(&ep::CROSS_ANCHOR_GET, &[peer], &query, None).await
+        let query: Vec<(&str, String)> =
+            size.map(|s| ("size", s.to_string())).into_iter().collect();
+        self.json(&ep::CROSS_ANCHOR_GET, &[peer], &query, None)
+            .await
     }
 
     pub(crate) async fn propose(&self, body: &Value) -> Result<Value> {

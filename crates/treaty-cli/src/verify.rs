@@ -151,7 +151,8 @@ fn find_evidence(v: &serde_json::Value, depth: usize) -> Option<&serde_json::Val
 fn check_discrepancy(args: &DiscrepancyArgs) -> Result<String, String> {
     let v: serde_json::Value = serde_json::from_slice(&read(&args.file)?)
         .map_err(|e| format!("evidence is not JSON: {e}"))?;
-    let found = find_evidence(&v, 4).ok_or("no fork evidence (treaty-fork-evidence/v1) in the file")?;
+    let found =
+        find_evidence(&v, 4).ok_or("no fork evidence (treaty-fork-evidence/v1) in the file")?;
     let evidence = ForkEvidence::from_json(found).map_err(|e| format!("evidence: {e}"))?;
     if let Some(k) = &args.key {
         let key = key_arg(k)?;

@@ -12,8 +12,8 @@ use crate::ratelimit::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use treaty_types::limits::{
     BATCH_ENTRIES_DEFAULT, BATCH_ENTRIES_MAX, BATCH_WAIT_MS_DEFAULT, BATCH_WAIT_MS_MAX,
 };
@@ -293,10 +293,11 @@ impl WitnessSettings {
         }
         let mut logs = Vec::with_capacity(texts.len());
         for t in texts {
-            let key = treaty_note::VerifierKey::parse(t.trim()).map_err(|e| ConfigError::Invalid {
-                field: "witness.logs",
-                reason: format!("{t:?}: {e}"),
-            })?;
+            let key =
+                treaty_note::VerifierKey::parse(t.trim()).map_err(|e| ConfigError::Invalid {
+                    field: "witness.logs",
+                    reason: format!("{t:?}: {e}"),
+                })?;
             if key.key_type() != treaty_note::KEY_TYPE_ED25519 {
                 return Err(ConfigError::Invalid {
                     field: "witness.logs",
@@ -977,9 +978,8 @@ impl Config {
             FederationSettings::resolve(file.federation.unwrap_or_default(), tls.as_ref(), |k| {
                 std::env::var(k).ok()
             })?;
-        let witness = WitnessSettings::resolve(file.witness.unwrap_or_default(), |k| {
-            std::env::var(k).ok()
-        })?;
+        let witness =
+            WitnessSettings::resolve(file.witness.unwrap_or_default(), |k| std::env::var(k).ok())?;
         let config = Self {
             witness,
             federation,

@@ -1,6 +1,6 @@
 //! PLACEHOLDER replaced by the tlog-policy implementation (branch witness-pure).
-use crate::key::VerifierKey;
 use crate::NoteError;
+use crate::key::VerifierKey;
 
 /// A quorum policy.
 #[derive(Debug, Clone)]
@@ -14,7 +14,9 @@ impl Policy {
     /// # Errors
     /// Never (placeholder).
     pub fn parse(_text: &str) -> Result<Policy, NoteError> {
-        Ok(Policy { witnesses: Vec::new() })
+        Ok(Policy {
+            witnesses: Vec::new(),
+        })
     }
     /// Witness keys.
     #[must_use]

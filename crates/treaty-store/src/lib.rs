@@ -31,10 +31,8 @@ pub use cache::{
 pub use federation::{
     AgreementRow, FedOp, LicenseRow, PEER_FAILURES_KEPT, PeerFailure, PeerRow, ProposalRow,
 };
-pub use witness::{
-    CosignatureRow, FedEventRow, PendingEvent, WitnessStateRow, WitnessUpdate,
-};
 pub use search::{CACHE_ROWID_BASE, SearchError, SearchHit, SearchPage, SearchQuery, SourceFilter};
+pub use witness::{CosignatureRow, FedEventRow, PendingEvent, WitnessStateRow, WitnessUpdate};
 
 /// How long a connection waits for another writer before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT_MS: u64 = 5_000;

@@ -161,7 +161,9 @@ fn root_of(bytes: &[u8]) -> Result<Hash, StoreError> {
 
 fn insert_pending(conn: &Connection, e: &PendingEvent) -> Result<(), StoreError> {
     if !e.document.is_object() {
-        return Err(StoreError::Invalid("a pending event is a JSON object".into()));
+        return Err(StoreError::Invalid(
+            "a pending event is a JSON object".into(),
+        ));
     }
     let size = e.size.map(|s| stored(s, "size")).transpose()?;
     conn.prepare_cached(

@@ -17,3 +17,4 @@ mod records;
 mod schemas;
 mod sync;
 mod tls;
+mod witness;

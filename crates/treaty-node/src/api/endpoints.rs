@@ -1007,7 +1007,11 @@ pub const WITNESS_HISTORY: Endpoint = Endpoint {
     summary: "The witness events in this ledger (cosignatures given to peers and received from witnesses), in ledger order after `since`, each with its ledger index and entry.",
     auth: Auth::Public,
     params: &[
-        query("peer", "string", "Only events about this peer (id or node id)."),
+        query(
+            "peer",
+            "string",
+            "Only events about this peer (id or node id).",
+        ),
         query(
             "since",
             "integer",

@@ -36,8 +36,8 @@ pub(super) async fn add_checkpoint(
             format!("add-checkpoint bodies are limited to {ADD_CHECKPOINT_BODY_MAX} bytes"),
         ));
     }
-    let request = AddCheckpoint::parse(&bytes)
-        .map_err(|e| Problem::bad_request(e.code(), e.to_string()))?;
+    let request =
+        AddCheckpoint::parse(&bytes).map_err(|e| Problem::bad_request(e.code(), e.to_string()))?;
     let claimed = request
         .checkpoint()
         .map_err(|e| Problem::bad_request(e.code(), e.to_string()))?;
@@ -190,7 +190,10 @@ pub(super) async fn witness_history(
 }
 
 /// `GET /v1/federation/views`.
-pub(super) async fn list_views(State(s): State<AppState>, req: Request) -> Result<Response, Problem> {
+pub(super) async fn list_views(
+    State(s): State<AppState>,
+    req: Request,
+) -> Result<Response, Problem> {
     let (parts, body) = req.into_parts();
     if CapturedRequest::is_signed(&parts) {
         let bytes = super::read_body_limited(body).await?;
@@ -232,9 +235,9 @@ pub(super) async fn cross_anchor_now(
     req: Request,
 ) -> Result<Response, Problem> {
     operator(&s, &req.into_parts().0)?;
-    let anchored = views::anchor_round(&s).await.map_err(|e| {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "cross_anchor_failed", e)
-    })?;
+    let anchored = views::anchor_round(&s)
+        .await
+        .map_err(|e| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "cross_anchor_failed", e))?;
     Ok(Json(json!({"anchored": anchored})).into_response())
 }
 
@@ -253,7 +256,10 @@ pub(super) async fn cross_anchor_get(
     let peer = find_peer(&s, &peer)?;
     let peer_id = peer.row.id.clone();
     if q.size.is_some_and(|v| i64::try_from(v).is_err()) {
-        return Err(Problem::bad_request("size_out_of_range", "size must be below 2^63"));
+        return Err(Problem::bad_request(
+            "size_out_of_range",
+            "size must be below 2^63",
+        ));
     }
     let want = q.size;
     let found = s

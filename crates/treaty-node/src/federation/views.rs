@@ -153,14 +153,16 @@ pub async fn compare(state: &AppState) -> Value {
                 continue;
             };
             // About which of this node's peers (never the reporting peer itself)?
-            let Some(p) = peers.iter().find(|p| {
-                p.row.id != q.row.id && log_key(p).is_some_and(|k| k.name() == origin)
-            }) else {
+            let Some(p) = peers
+                .iter()
+                .find(|p| p.row.id != q.row.id && log_key(p).is_some_and(|k| k.name() == origin))
+            else {
                 continue;
             };
             let Some(key) = log_key(p) else { continue };
             let Ok(opened) = treaty_note::open_checkpoint(note, &key, &[]) else {
-                reports.push(json!({"from": q.row.id, "about": p.row.id, "result": "unverifiable"}));
+                reports
+                    .push(json!({"from": q.row.id, "about": p.row.id, "result": "unverifiable"}));
                 continue;
             };
             let theirs = opened.checkpoint;
@@ -204,7 +206,11 @@ async fn check_pair(
     a: (&Checkpoint, &str),
     b: (&Checkpoint, &str),
 ) -> Result<Option<ForkEvidence>, String> {
-    let (small, big) = if a.0.size() <= b.0.size() { (a, b) } else { (b, a) };
+    let (small, big) = if a.0.size() <= b.0.size() {
+        (a, b)
+    } else {
+        (b, a)
+    };
     if small.0.size() == big.0.size() {
         if small.0.root() == big.0.root() {
             return Ok(None);
@@ -226,7 +232,11 @@ async fn check_pair(
     let answer = state
         .federation
         .client
-        .get_json(&url, &[], Duration::from_millis(state.federation.settings.call_timeout_ms))
+        .get_json(
+            &url,
+            &[],
+            Duration::from_millis(state.federation.settings.call_timeout_ms),
+        )
         .await
         .map_err(|e| e.detail)?;
     if !answer.status.is_success() {
@@ -312,7 +322,10 @@ async fn fetch_checkpoint(
     let (status, bytes) = state
         .federation
         .client
-        .get_text(&url, Duration::from_millis(state.federation.settings.call_timeout_ms))
+        .get_text(
+            &url,
+            Duration::from_millis(state.federation.settings.call_timeout_ms),
+        )
         .await
         .map_err(|e| e.detail)?;
     if !status.is_success() {
@@ -356,7 +369,10 @@ pub async fn anchor_round(state: &AppState) -> Result<Vec<Value>, String> {
             for p in &peers {
                 let Some(v) = held(r, p)? else { continue };
                 let last = r.latest_fed_event(EntryKind::FedCrossAnchor.as_str(), &p.row.id)?;
-                if last.and_then(|e| e.size).is_some_and(|s| s >= v.checkpoint.size()) {
+                if last
+                    .and_then(|e| e.size)
+                    .is_some_and(|s| s >= v.checkpoint.size())
+                {
                     continue;
                 }
                 out.push(v);

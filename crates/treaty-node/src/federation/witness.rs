@@ -40,10 +40,10 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
-use treaty_federation::{PeerEvent, PeerStatus, TrustLevel};
 use treaty_federation::witness::{
     AddCheckpoint, ForkEvidence, Verdict, Witnessed, decide, discrepancy_report, witness_event,
 };
+use treaty_federation::{PeerEvent, PeerStatus, TrustLevel};
 use treaty_note::{
     Checkpoint, KEY_TYPE_COSIGNATURE_V1, KEY_TYPE_ED25519, MAX_SIGNATURES, Policy, VerifierKey,
 };
@@ -287,7 +287,12 @@ impl WitnessService {
 
     /// The newest cosigned checkpoints (any, and meeting the quorum).
     #[must_use]
-    pub fn cosigned(&self) -> (Option<Arc<CosignedCheckpoint>>, Option<Arc<CosignedCheckpoint>>) {
+    pub fn cosigned(
+        &self,
+    ) -> (
+        Option<Arc<CosignedCheckpoint>>,
+        Option<Arc<CosignedCheckpoint>>,
+    ) {
         let c = self
             .cosigned
             .read()
@@ -340,8 +345,11 @@ fn commit_loop(
         // Decisions of this round see the round's earlier decisions.
         let mut round: HashMap<String, Option<Witnessed>> = HashMap::new();
         let mut updates: Vec<WitnessUpdate> = Vec::new();
-        let mut answers: Vec<(oneshot::Sender<Result<Answer, String>>, Result<Answer, String>, bool)> =
-            Vec::with_capacity(jobs.len());
+        let mut answers: Vec<(
+            oneshot::Sender<Result<Answer, String>>,
+            Result<Answer, String>,
+            bool,
+        )> = Vec::with_capacity(jobs.len());
         for job in jobs {
             let origin = job.log.origin.clone();
             let stored = match round.get(&origin).or_else(|| cache.get(&origin)) {
@@ -589,7 +597,10 @@ async fn push_one(state: &AppState, t: &Target, head: &LedgerHead) -> Result<boo
                 if size > head.size {
                     return Err((
                         "witness_ahead",
-                        format!("the witness holds size {size} of this log, which has only {}", head.size),
+                        format!(
+                            "the witness holds size {size} of this log, which has only {}",
+                            head.size
+                        ),
                     ));
                 }
                 let (w, peer, now) = (witness.clone(), t.peer_id.clone(), state.clock.now_ms());
@@ -601,7 +612,11 @@ async fn push_one(state: &AppState, t: &Target, head: &LedgerHead) -> Result<boo
             code => {
                 return Err((
                     "witness_refused",
-                    format!("{} answered {code}: {}", t.url, text.chars().take(300).collect::<String>()),
+                    format!(
+                        "{} answered {code}: {}",
+                        t.url,
+                        text.chars().take(300).collect::<String>()
+                    ),
                 ));
             }
         }
@@ -864,10 +879,9 @@ pub async fn record_fork(
                     return Ok(false);
                 };
                 after = last.id;
-                if page
-                    .iter()
-                    .any(|d| d.evidence.get("evidence_hash").and_then(|h| h.as_str()) == Some(&hash))
-                {
+                if page.iter().any(|d| {
+                    d.evidence.get("evidence_hash").and_then(|h| h.as_str()) == Some(&hash)
+                }) {
                     return Ok(true);
                 }
             }
@@ -921,10 +935,7 @@ pub fn store_warning(state: &AppState, peer_id: &str, kind: &str, evidence: serd
         id: 0,
         peer_id: peer_id.to_owned(),
         kind: kind.to_owned(),
-        detail: format!(
-            "{kind} ({})",
-            treaty_federation::witness::severity(kind)
-        ),
+        detail: format!("{kind} ({})", treaty_federation::witness::severity(kind)),
         evidence,
         detected_ms: state.clock.now_ms(),
     };
