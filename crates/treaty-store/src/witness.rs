@@ -582,3 +582,183 @@ macro_rules! witness_reads {
 
 witness_reads!(Writer);
 witness_reads!(Reader);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BatchCommit, Effect, PreparedEntry, StoredCheckpoint};
+    use serde_json::json;
+    use treaty_merkle::leaf_hash;
+
+    fn db() -> (tempfile::TempDir, std::path::PathBuf, Writer) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("w.db");
+        let w = Writer::open(&path).expect("open");
+        (dir, path, w)
+    }
+
+    fn update(origin: &str, expected: Option<u64>, size: u64) -> WitnessUpdate {
+        WitnessUpdate {
+            expected_size: expected,
+            state: WitnessStateRow {
+                origin: origin.into(),
+                peer_id: Some("p-1".into()),
+                size,
+                root: [size as u8; 32],
+                note: format!("note {size}"),
+                updated_ms: size,
+            },
+            event: PendingEvent {
+                id: 0,
+                kind: "fed_witness_event".into(),
+                peer_id: Some("p-1".into()),
+                size: Some(size),
+                document: json!({"size": size}),
+                created_ms: size,
+            },
+        }
+    }
+
+    /// Commits `events` as one batch of evidence entries.
+    fn commit_events(w: &mut Writer, events: &[PendingEvent]) -> Result<(), StoreError> {
+        let size = w.ledger_size()?;
+        let mut range = w.compact_range(size)?;
+        let entries: Vec<PreparedEntry> = events
+            .iter()
+            .map(|e| {
+                let leaf = e.document.to_string().into_bytes();
+                PreparedEntry {
+                    leaf_hash: leaf_hash(&leaf),
+                    leaf,
+                    collection: String::new(),
+                    key: String::new(),
+                    version: 0,
+                    op: treaty_types::Operation::Put,
+                    time_ms: 7,
+                    body: None,
+                    effect: Effect::Event {
+                        kind: e.kind.clone(),
+                        peer_id: e.peer_id.clone(),
+                        size: e.size,
+                        pending_id: Some(e.id),
+                    },
+                }
+            })
+            .collect();
+        let mut hashes = Vec::new();
+        for e in &entries {
+            range.append(e.leaf_hash, |h| hashes.push(h));
+        }
+        w.commit_batch(&BatchCommit {
+            first_index: size,
+            entries: &entries,
+            hashes: &hashes,
+            checkpoint: &StoredCheckpoint {
+                size: range.size(),
+                root: range.root(),
+                note: String::new(),
+                signed_ms: 0,
+            },
+        })
+    }
+
+    #[test]
+    fn witness_state_moves_only_from_the_size_it_was_decided_against() {
+        let (_d, path, mut w) = db();
+        w.commit_witness(&[update("log.example", None, 5), update("log.example", Some(5), 9)])
+            .expect("first and second in one round");
+        assert_eq!(w.witness_state("log.example").expect("read").map(|s| s.size), Some(9));
+        // Decided against a stale size: refused whole, nothing written (not even the
+        // valid update before it).
+        let err = w
+            .commit_witness(&[update("other.example", None, 1), update("log.example", Some(5), 12)])
+            .expect_err("stale");
+        assert!(matches!(err, StoreError::Stale(_)), "{err}");
+        assert!(w.witness_state("other.example").expect("read").is_none());
+        // Expecting nothing where something is stored is stale too.
+        assert!(w.commit_witness(&[update("log.example", None, 20)]).is_err());
+        let r = Reader::open(&path).expect("reader");
+        assert_eq!(r.witness_states().expect("all").len(), 1);
+        assert_eq!(r.pending_events(100).expect("pending").len(), 2);
+    }
+
+    #[test]
+    fn pending_events_are_written_once_with_their_entries() {
+        let (_d, path, mut w) = db();
+        w.commit_witness(&[update("log.example", None, 3), update("log.example", Some(3), 4)])
+            .expect("commit");
+        let pending = w.pending_events(10).expect("pending");
+        assert_eq!(pending.len(), 2);
+        commit_events(&mut w, &pending).expect("drained");
+        assert!(w.pending_events(10).expect("pending").is_empty());
+        let events = w
+            .fed_events("fed_witness_event", Some("p-1"), None, 10)
+            .expect("events");
+        assert_eq!(
+            events.iter().map(|e| (e.ledger_index, e.size)).collect::<Vec<_>>(),
+            [(0, Some(3)), (1, Some(4))]
+        );
+        // Writing the same queue rows again would duplicate them: refused, ledger unchanged.
+        let err = commit_events(&mut w, &pending).expect_err("already drained");
+        assert!(matches!(err, StoreError::Stale(_)), "{err}");
+        assert_eq!(w.ledger_size().expect("size"), 2);
+        let r = Reader::open(&path).expect("reader");
+        assert_eq!(
+            r.latest_fed_event("fed_witness_event", "p-1")
+                .expect("latest")
+                .map(|e| e.ledger_index),
+            Some(1)
+        );
+        assert_eq!(r.fed_events("fed_witness_event", None, Some(0), 10).expect("after").len(), 1);
+        assert!(r.fed_events("fed_cross_anchor", None, None, 10).expect("kind").is_empty());
+    }
+
+    #[test]
+    fn cosignatures_and_progress_move_together() {
+        let (_d, path, mut w) = db();
+        let row = |size: u64, witness: &str| CosignatureRow {
+            size,
+            witness: witness.into(),
+            line: format!("— {witness} sig{size}"),
+            cosigned_at: 100 + size,
+            received_ms: 1,
+        };
+        let event = PendingEvent {
+            id: 0,
+            kind: "fed_witness_event".into(),
+            peer_id: Some("p-2".into()),
+            size: Some(4),
+            document: json!({"role": "received"}),
+            created_ms: 1,
+        };
+        w.add_cosignatures("w1", Some("p-2"), 4, &[row(4, "w1")], &[event.clone()], 1)
+            .expect("w1");
+        w.add_cosignatures("w2", Some("p-3"), 4, &[row(4, "w2")], &[], 1)
+            .expect("w2");
+        w.add_cosignatures("w1", Some("p-2"), 6, &[row(6, "w1")], &[], 2)
+            .expect("w1 again");
+        // The same line again replaces, never duplicates.
+        w.add_cosignatures("w1", Some("p-2"), 6, &[row(6, "w1")], &[], 3)
+            .expect("repeat");
+        let r = Reader::open(&path).expect("reader");
+        assert_eq!(r.cosigned_sizes(10).expect("sizes"), [6, 4]);
+        assert_eq!(r.cosignatures(4).expect("at 4").len(), 2);
+        assert_eq!(r.cosignatures(6).expect("at 6").len(), 1);
+        assert_eq!(r.witness_progress("w1").expect("w1"), 6);
+        assert_eq!(r.witness_progress("w2").expect("w2"), 4);
+        assert_eq!(r.witness_progress("w9").expect("never"), 0);
+        w.set_witness_progress("w2", None, 9, 4).expect("409");
+        assert_eq!(r.witness_progress("w2").expect("w2"), 9);
+        assert_eq!(r.pending_events(10).expect("pending").len(), 1);
+        // Sizes beyond what SQLite holds are refused, not wrapped.
+        assert!(matches!(
+            w.set_witness_progress("w2", None, u64::MAX, 4),
+            Err(StoreError::Invalid(_))
+        ));
+        // A non-object event is refused.
+        let mut bad = event;
+        bad.document = json!([1]);
+        assert!(w.add_pending_event(&bad).is_err());
+        assert!(w.checkpoint_note(0).expect("none").is_none());
+    }
+}
