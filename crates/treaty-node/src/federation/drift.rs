@@ -72,9 +72,28 @@ pub fn check_peer(state: &AppState, peer_id: &str) -> Result<Vec<DriftFinding>, 
     let findings = compare(&recorded, &current, &shared);
     if !findings.is_empty() {
         let details: Vec<Value> = findings.iter().map(DriftFinding::to_json).collect();
-        let text = Value::Array(details).to_string();
+        let text = Value::Array(details.clone()).to_string();
         tracing::warn!(peer = %peer_id, findings = %text, "peer drifted from the agreement's baseline");
         super::note_failure(state, peer_id, "drift_detected", &text);
+        // A changed or missing schema is also a `schema_incompatible` warning (seed 003's
+        // severity table), stored once when the peer enters DRIFT.
+        let schemas: Vec<Value> = details
+            .iter()
+            .filter(|d| {
+                d["field"]
+                    .as_str()
+                    .is_some_and(|f| f.starts_with("schema:") || f.starts_with("collection:"))
+            })
+            .cloned()
+            .collect();
+        if !schemas.is_empty() && peer.status != treaty_federation::PeerStatus::Drift {
+            super::witness::store_warning(
+                state,
+                peer_id,
+                "schema_incompatible",
+                json!({"type": "schema_incompatible", "severity": "warning", "findings": schemas}),
+            );
+        }
         transition(
             state,
             peer_id,
