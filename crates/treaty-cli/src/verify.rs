@@ -7,7 +7,7 @@
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use treaty_federation::witness::ForkEvidence;
+use treaty_federation::ForkEvidence;
 use treaty_note::{Policy, Receipt, VerifierKey};
 use treaty_types::LedgerEntry;
 

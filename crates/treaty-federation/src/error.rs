@@ -1,5 +1,8 @@
-//! The one error type of the crate, with a stable machine-readable code per variant.
+//! The crate's error types, each with a stable machine-readable code per variant:
+//! [`FedError`] for federation documents and sync, [`WitnessError`] for the witness
+//! protocol (c2sp.org/tlog-witness) and fork evidence.
 
+use treaty_note::NoteError;
 use treaty_types::JsonError;
 
 use crate::level::{Action, TrustLevel};
@@ -380,6 +383,131 @@ impl FedError {
             FedError::CascadeAnswerMismatch { .. } => "cascade_answer_mismatch",
             FedError::CascadeUnverifiable { .. } => "cascade_unverifiable",
             FedError::CascadeProofInvalid { .. } => "cascade_proof_invalid",
+        }
+    }
+}
+
+/// Everything the witness protocol and fork evidence refuse.
+///
+/// [`WitnessError::code`] gives a stable `snake_case` code per variant, for problem+json
+/// answers and metrics. Not `Clone`: it carries the [`NoteError`] that explains a refused
+/// note, which is not `Clone` either.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WitnessError {
+    /// A request or response body is larger than its named limit.
+    #[error("{what} is {len} bytes, the limit is {max}")]
+    TooLarge {
+        /// What was measured.
+        what: &'static str,
+        /// Its size in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An `add-checkpoint` body breaks c2sp.org/tlog-witness "add-checkpoint" framing.
+    #[error("malformed add-checkpoint request, line {line}: {reason}")]
+    MalformedRequest {
+        /// One-based line number in the body.
+        line: usize,
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+    /// More consistency proof lines than [`crate::witness::ADD_CHECKPOINT_PROOF_LINES_MAX`]
+    /// (or, in fork evidence, more proof hashes than its limit).
+    #[error("more than {max} consistency proof hashes")]
+    TooManyProofLines {
+        /// The limit.
+        max: usize,
+    },
+    /// A tree size above [`crate::witness::WITNESS_SIZE_MAX`] (2^53 - 1): sizes go into
+    /// canonical JSON ledger entries, where larger integers cannot travel.
+    #[error("{what} is above 2^53 - 1 ({max}), the largest size a ledger entry can carry")]
+    SizeOutOfRange {
+        /// Which size.
+        what: &'static str,
+        /// The limit.
+        max: u64,
+    },
+    /// A signed note (or the checkpoint in it) does not parse or does not verify.
+    #[error("{what}: {source}")]
+    InvalidNote {
+        /// Which note ("checkpoint note", "first note", "second note", ...).
+        what: &'static str,
+        /// Why it was refused.
+        #[source]
+        source: NoteError,
+    },
+    /// A witness's answer (a 200 cosignature body or a 409 size body) is malformed.
+    #[error("malformed witness response, line {line}: {reason}")]
+    MalformedResponse {
+        /// One-based line number in the body.
+        line: usize,
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+    /// A line of a witness's 200 body is not a note signature line.
+    #[error("witness response line {line} is not a signature line: {source}")]
+    InvalidCosignatureLine {
+        /// One-based line number in the body.
+        line: usize,
+        /// Why the line was refused.
+        #[source]
+        source: NoteError,
+    },
+    /// A witness's 200 body has more lines than
+    /// [`crate::witness::COSIGNATURE_LINES_MAX`].
+    #[error("witness response has more than {max} cosignature lines")]
+    TooManyCosignatures {
+        /// The limit.
+        max: usize,
+    },
+    /// Fork evidence JSON does not have the `treaty-fork-evidence/v1` shape.
+    #[error("malformed fork evidence: {source}")]
+    MalformedEvidence {
+        /// The member and rule, as a [`FedError`] with its JSON pointer.
+        #[source]
+        source: FedError,
+    },
+    /// The log key given for fork evidence is not a log key (type `0x01`) named after the
+    /// origin.
+    #[error("invalid log key for fork evidence: {reason}")]
+    InvalidLogKey {
+        /// Which rule the key breaks.
+        reason: &'static str,
+    },
+    /// Two notes that are both validly signed but do not show a fork.
+    #[error("not a fork: {reason}")]
+    NotAFork {
+        /// Why the pair is consistent (or proves nothing).
+        reason: &'static str,
+    },
+    /// Fork evidence whose stated members disagree with its notes (the kind, the origin,
+    /// the order of the notes, a proof on a same-size pair).
+    #[error("fork evidence does not match its notes: {reason}")]
+    EvidenceMismatch {
+        /// What disagrees.
+        reason: &'static str,
+    },
+}
+
+impl WitnessError {
+    /// The stable machine-readable code for problem+json answers and metrics.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            WitnessError::TooLarge { .. } => "too_large",
+            WitnessError::MalformedRequest { .. } => "malformed_add_checkpoint",
+            WitnessError::TooManyProofLines { .. } => "too_many_proof_lines",
+            WitnessError::SizeOutOfRange { .. } => "size_out_of_range",
+            WitnessError::InvalidNote { .. } => "invalid_note",
+            WitnessError::MalformedResponse { .. } => "malformed_witness_response",
+            WitnessError::InvalidCosignatureLine { .. } => "invalid_cosignature_line",
+            WitnessError::TooManyCosignatures { .. } => "too_many_cosignatures",
+            WitnessError::MalformedEvidence { .. } => "malformed_evidence",
+            WitnessError::InvalidLogKey { .. } => "invalid_log_key",
+            WitnessError::NotAFork { .. } => "not_a_fork",
+            WitnessError::EvidenceMismatch { .. } => "evidence_mismatch",
         }
     }
 }

@@ -161,3 +161,70 @@ pub(crate) fn without(value: &Value, key: &str) -> Value {
     }
     x
 }
+
+/// The origin (and log key name) of [`TestLog`]s.
+pub(crate) const LOG_ORIGIN: &str = "peer.example/log";
+
+/// A transparency log for witness tests: a key named [`LOG_ORIGIN`] and a tree whose leaves
+/// depend on `variant`, so two logs with one key and different variants are a fork.
+pub(crate) struct TestLog {
+    /// The log's signing key.
+    pub(crate) sk: SigningKey,
+    /// Its verifier key, type 0x01, named after the origin.
+    pub(crate) key: treaty_note::VerifierKey,
+    /// The tree.
+    pub(crate) store: treaty_merkle::MemoryHashStore,
+    /// Mixed into every leaf.
+    variant: u8,
+}
+
+impl TestLog {
+    /// A log with key seed `seed`, leaves of `variant`, and `size` leaves.
+    pub(crate) fn new(seed: u8, variant: u8, size: u64) -> Self {
+        let sk = SigningKey::from_bytes(&[seed; 32]);
+        let key = treaty_note::VerifierKey::from_signing_key(
+            LOG_ORIGIN,
+            &sk,
+            treaty_note::KEY_TYPE_ED25519,
+        )
+        .expect("key");
+        let mut log = Self {
+            sk,
+            key,
+            store: treaty_merkle::MemoryHashStore::new(),
+            variant,
+        };
+        log.grow_to(size);
+        log
+    }
+
+    /// Appends leaves until the tree has `size` of them.
+    pub(crate) fn grow_to(&mut self, size: u64) {
+        while self.store.size() < size {
+            let i = self.store.size();
+            let mut leaf = vec![self.variant];
+            leaf.extend_from_slice(&i.to_be_bytes());
+            self.store.append(treaty_merkle::leaf_hash(&leaf));
+        }
+    }
+
+    /// The root at `size`.
+    pub(crate) fn root(&self, size: u64) -> [u8; 32] {
+        treaty_merkle::root_at(size, &self.store).expect("root")
+    }
+
+    /// The checkpoint at `size`.
+    pub(crate) fn checkpoint(&self, size: u64) -> treaty_note::Checkpoint {
+        treaty_note::Checkpoint::new(LOG_ORIGIN, size, self.root(size)).expect("checkpoint")
+    }
+
+    /// The signed checkpoint note at `size`.
+    pub(crate) fn note(&self, size: u64) -> String {
+        treaty_note::sign_checkpoint(&self.checkpoint(size), LOG_ORIGIN, &self.sk).expect("sign")
+    }
+
+    /// The consistency proof from `first` to `second`.
+    pub(crate) fn proof(&self, first: u64, second: u64) -> Vec<[u8; 32]> {
+        treaty_merkle::consistency_proof(first, second, &self.store).expect("proof")
+    }
+}

@@ -9,7 +9,8 @@
 //! Every parser checks a named limit ([`limits`]) before doing work and refuses members it
 //! does not know (documents defined elsewhere, a registry card read for a drift baseline or
 //! a resolve answer, are read for the members used only), and nothing here panics on input. Every error is a [`FedError`] with a
-//! stable code ([`FedError::code`]).
+//! stable code ([`FedError::code`]), or for the witness protocol a [`WitnessError`]
+//! ([`WitnessError::code`]).
 //!
 //! | module | what |
 //! |---|---|
@@ -25,9 +26,12 @@
 //! | [`cascade`] | cascaded resolves: hop and time budget ([`CascadeRequest`]), loop detection ([`SeenRequests`]), verifying a peer's answer ([`verify_answer`]) |
 //! | [`cards`] | registry-card propagation: a peer's card list ([`parse_registry_cards`]) and what to keep ([`cards::decide`]) |
 //! | [`drift`] | policy and schema drift of a peer since the agreement ([`Baseline`], [`drift::compare`]) |
+//! | [`witness`] | c2sp.org/tlog-witness `add-checkpoint` ([`AddCheckpoint`], [`witness::decide`]), the log side's reading of the answers, and the witness ledger documents |
+//! | [`evidence`] | fork evidence: two signed checkpoints of one log that contradict each other ([`ForkEvidence`]) |
 //!
-//! Most items are re-exported at the crate root; `cards::decide` and `drift::compare` are
-//! used by their module path, as their names alone say too little there.
+//! Most items are re-exported at the crate root; `cards::decide`, `drift::compare` and
+//! `witness::decide` are used by their module path, as their names alone say too little
+//! there.
 //!
 //! Signed JSON is hashed and signed over its RFC 8785 (JCS) form, with integers limited to
 //! +-(2^53 - 1), through `treaty_types::canonicalize`.
@@ -107,6 +111,7 @@ pub mod cascade;
 pub mod doc;
 pub mod drift;
 mod error;
+pub mod evidence;
 mod json;
 pub mod level;
 pub mod license;
@@ -115,6 +120,7 @@ pub mod peer;
 pub mod proposal;
 pub mod sync;
 pub mod terms;
+pub mod witness;
 
 pub use agreement::{
     AGREEMENT_SIGNING_DOMAIN, Agreement, PartyKey, PartySignature, SignedAgreement,
@@ -137,7 +143,11 @@ pub use doc::{
 pub use drift::{Baseline, DriftFinding};
 /// Ed25519 keys, re-exported so callers need not name `ed25519-dalek` to sign or verify.
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
-pub use error::FedError;
+pub use error::{FedError, WitnessError};
+pub use evidence::{
+    FORK_EVIDENCE_BYTES_MAX, FORK_EVIDENCE_FORMAT, FORK_EVIDENCE_PROOF_HASHES_MAX, ForkEvidence,
+    ForkKind,
+};
 pub use json::{id_is_valid, node_id_is_valid, parse_json};
 pub use level::{Action, TrustLevel, gate};
 pub use license::{
@@ -150,7 +160,14 @@ pub use sync::{
     Applied, Discrepancy, DiscrepancyKind, FeedEntry, FeedPage, PeerLog, checkpoint_of, verify_page,
 };
 pub use terms::{Frequency, Terms};
+pub use witness::{
+    ADD_CHECKPOINT_BODY_MAX, ADD_CHECKPOINT_OLD_LINE_BYTES_MAX, ADD_CHECKPOINT_PROOF_LINES_MAX,
+    AddCheckpoint, COSIGNATURE_LINES_MAX, COSIGNATURES_BODY_BYTES_MAX, DISCREPANCY_FORK,
+    METHOD_CONSISTENCY_PROOF, METHOD_FIRST_CHECKPOINT, METHOD_SAME_CHECKPOINT, ROLE_GIVEN,
+    ROLE_RECEIVED, SIZE_BODY_BYTES_MAX, TIMESTAMP_DRIFT_MAX_SECONDS, TLOG_SIZE_CONTENT_TYPE,
+    Verdict, WITNESS_SIZE_MAX, Witnessed, cosignatures_body, cross_anchor, discrepancy_report,
+    parse_cosignatures, parse_size, severity, size_body, timestamp_drift, witness_event,
+};
 
 #[cfg(test)]
 mod fixtures;
-pub mod witness;

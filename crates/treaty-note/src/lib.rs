@@ -9,7 +9,9 @@
 //!   (`PRIVATE+KEY+...`), c2sp.org/signed-note@v1.0.0 "Signatures";
 //! - [`checkpoint`]: checkpoint bodies and signing/opening them, c2sp.org/tlog-checkpoint@v1.0.0;
 //! - [`cosignature`]: timestamped Ed25519 witness cosignatures, c2sp.org/tlog-cosignature@v1.0.1;
-//! - [`receipt`]: self-contained inclusion receipts, c2sp.org/tlog-proof@v1 (a draft).
+//! - [`receipt`]: self-contained inclusion receipts, c2sp.org/tlog-proof@v1 (a draft);
+//! - [`policy`]: trust policies (logs, witnesses, groups, quorum), c2sp.org/tlog-policy
+//!   (a draft), and [`Receipt::verify_with_policy`].
 //!
 //! What this crate deliberately does not do: no I/O, no clock (timestamps are arguments), no
 //! randomness (keys are arguments), no HTTP. Merkle math lives in `treaty-merkle`; this crate
@@ -52,6 +54,7 @@ pub mod checkpoint;
 pub mod cosignature;
 pub mod key;
 pub mod note;
+pub mod policy;
 pub mod receipt;
 
 pub use checkpoint::{
@@ -67,8 +70,10 @@ pub use key::{
     key_id,
 };
 pub use note::{MAX_NOTE_BYTES, MAX_SIGNATURES, Note, Signature, VerifiedSignature};
-pub mod policy;
-pub use policy::Policy;
+pub use policy::{
+    POLICY_BYTES_MAX, POLICY_GROUPS_MAX, POLICY_LOGS_MAX, POLICY_NONE, POLICY_WITNESSES_MAX,
+    Policy, PolicyWitness,
+};
 pub use receipt::{
     MAX_EXTRA_BYTES, MAX_PROOF_LINES, MAX_RECEIPT_BYTES, RECEIPT_HEADER, Receipt, VerifiedReceipt,
 };
@@ -223,13 +228,52 @@ pub enum NoteError {
     /// The inclusion proof does not lead from the entry to the checkpoint's root.
     #[error("inclusion proof does not verify: {0}")]
     Inclusion(#[from] treaty_merkle::MerkleError),
-    /// Fewer known witnesses cosigned than the policy requires.
-    #[error("{got} known witnesses cosigned, quorum needs {need}")]
+    /// The known witnesses that cosigned do not satisfy the quorum.
+    #[error("{got} known witnesses cosigned; the quorum is not met (it needs at least {need})")]
     QuorumNotMet {
         /// Distinct known witnesses whose cosignatures verified.
         got: usize,
-        /// The quorum.
+        /// The quorum: for a count, the count; for a [`Policy`], the fewest witnesses that
+        /// can satisfy it ([`Policy::min_witnesses`]). With a policy `got` may reach `need`
+        /// and still fall short, when the cosigners are not the ones its groups require.
         need: usize,
+    },
+    /// A policy file breaks c2sp.org/tlog-policy.
+    #[error("malformed policy (line {line}): {reason}")]
+    MalformedPolicy {
+        /// One-based line number; 0 when the problem is the file as a whole (no quorum).
+        line: usize,
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+    /// A policy's `log` or `witness` line has a vkey that does not parse, or whose type does
+    /// not fit the role (`0x01` for logs, `0x04` for witnesses).
+    #[error("policy line {line}: invalid key: {source}")]
+    InvalidPolicyKey {
+        /// One-based line number.
+        line: usize,
+        /// Why the key was refused.
+        #[source]
+        source: Box<NoteError>,
+    },
+    /// A policy has more logs, witnesses or groups than this implementation supports.
+    #[error("policy line {line}: more than {max} {what}")]
+    PolicyLimit {
+        /// One-based line number of the first line over the limit.
+        line: usize,
+        /// What was counted ("logs", "witnesses", "groups").
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// Verifying against a policy that lists no log: the caller must supply the log.
+    #[error("the policy lists no log; a checkpoint can only be verified against a known log")]
+    PolicyHasNoLogs,
+    /// No log of the policy has a key named after the checkpoint's origin.
+    #[error("no log of the policy has a key named {origin:?} (the checkpoint's origin)")]
+    UnknownLog {
+        /// The checkpoint's origin line.
+        origin: String,
     },
 }
 

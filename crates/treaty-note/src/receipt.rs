@@ -21,6 +21,7 @@ use crate::checkpoint::{Checkpoint, open_checkpoint};
 use crate::cosignature::Cosignature;
 use crate::key::VerifierKey;
 use crate::note::Note;
+use crate::policy::Policy;
 use crate::{MAX_NOTE_BYTES, NoteError, check_len, decode_base64, encode_base64, parse_decimal};
 
 /// The first line of every receipt, without its newline.
@@ -294,6 +295,91 @@ impl Receipt {
     ) -> Result<VerifiedReceipt, NoteError> {
         self.verify(&leaf_hash(entry), log_key, witnesses, quorum)
     }
+
+    /// Verifies the receipt for the entry whose RFC 6962 leaf hash is `leaf` under a
+    /// c2sp.org/tlog-policy: the checkpoint is signed by one of the policy's logs whose key
+    /// name is the checkpoint's origin (the spec: a log's key name MUST correspond to its
+    /// origin), the inclusion proof leads from `leaf` at `index` to its root, and the
+    /// cosignatures by the policy's witnesses satisfy its quorum.
+    ///
+    /// When several logs of the policy carry the origin's name (a key rotation), every one
+    /// of them that has a line on the note must verify, and one must have signed.
+    ///
+    /// # Errors
+    /// [`NoteError::PolicyHasNoLogs`] (the caller must supply a log: a receipt checked
+    /// against no log proves nothing), note and checkpoint parse errors,
+    /// [`NoteError::Inclusion`], [`NoteError::UnknownLog`] when no log of the policy is named
+    /// after the origin, [`NoteError::MissingLogSignature`] when none of those signed, the
+    /// errors of [`open_checkpoint`] (a known key's bad signature rejects the receipt), and
+    /// [`NoteError::QuorumNotMet`] with `need` = [`Policy::min_witnesses`].
+    pub fn verify_with_policy(
+        &self,
+        leaf: &Hash,
+        policy: &Policy,
+    ) -> Result<VerifiedReceipt, NoteError> {
+        if policy.logs().is_empty() {
+            return Err(NoteError::PolicyHasNoLogs);
+        }
+        let note = Note::parse(&self.checkpoint_note)?;
+        // Parsed unverified only to pick the log by origin and to check the proof cheaply
+        // first; nothing from it is returned until the signatures pass.
+        let claimed = Checkpoint::parse(note.text())?;
+        verify_inclusion(
+            self.index,
+            claimed.size(),
+            leaf,
+            &self.proof,
+            claimed.root(),
+        )?;
+        let candidates: Vec<VerifierKey> = policy
+            .logs()
+            .iter()
+            .filter(|(key, _)| key.name() == claimed.origin())
+            .map(|(key, _)| key.clone())
+            .collect();
+        if candidates.is_empty() {
+            return Err(NoteError::UnknownLog {
+                origin: claimed.origin().to_owned(),
+            });
+        }
+        // All candidate log keys at once, so a bad line by any of them rejects the note
+        // (signed-note: a known key's failing signature is never skipped).
+        let signed_by = match note.verify(&candidates) {
+            Ok(verified) => verified.into_iter().next().map(|v| v.key),
+            Err(NoteError::NoKnownSignature) => None,
+            Err(e) => return Err(e),
+        };
+        let log_key = signed_by.ok_or_else(|| NoteError::MissingLogSignature {
+            name: claimed.origin().to_owned(),
+        })?;
+        let opened = open_checkpoint(&self.checkpoint_note, &log_key, &policy.witness_keys())?;
+        let cosigners: Vec<VerifierKey> =
+            opened.cosignatures.iter().map(|c| c.key.clone()).collect();
+        if !policy.satisfied_by(&cosigners) {
+            return Err(NoteError::QuorumNotMet {
+                // `open_checkpoint` returns one cosignature per known key.
+                got: cosigners.len(),
+                need: policy.min_witnesses(),
+            });
+        }
+        Ok(VerifiedReceipt {
+            checkpoint: opened.checkpoint,
+            index: self.index,
+            cosignatures: opened.cosignatures,
+        })
+    }
+
+    /// [`Receipt::verify_with_policy`] for the entry's bytes, hashed as an RFC 6962 leaf.
+    ///
+    /// # Errors
+    /// As [`Receipt::verify_with_policy`].
+    pub fn verify_entry_with_policy(
+        &self,
+        entry: &[u8],
+        policy: &Policy,
+    ) -> Result<VerifiedReceipt, NoteError> {
+        self.verify_with_policy(&leaf_hash(entry), policy)
+    }
 }
 
 /// Newline-terminated lines of a receipt's header, tracking line numbers for errors; what
@@ -434,5 +520,215 @@ mod tests {
             Err(NoteError::TooLarge { .. })
         ));
         assert!(Receipt::parse(b"c2sp.org/tlog-proof@v1\n\xff\n").is_err());
+    }
+
+    /// A five-entry ledger, its log key and three witnesses, for policy receipts.
+    struct PolicyLedger {
+        log_sk: SigningKey,
+        log: VerifierKey,
+        witness_sks: Vec<SigningKey>,
+        witnesses: Vec<VerifierKey>,
+        store: treaty_merkle::MemoryHashStore,
+    }
+
+    const POLICY_ORIGIN: &str = "example.com/policy-log";
+
+    fn policy_ledger() -> PolicyLedger {
+        let log_sk = SigningKey::from_bytes(&[0x31; 32]);
+        let log =
+            VerifierKey::from_signing_key(POLICY_ORIGIN, &log_sk, KEY_TYPE_ED25519).expect("key");
+        let witness_sks: Vec<SigningKey> = (0..3u8)
+            .map(|i| SigningKey::from_bytes(&[0x50 + i; 32]))
+            .collect();
+        let witnesses = witness_sks
+            .iter()
+            .enumerate()
+            .map(|(i, sk)| {
+                VerifierKey::from_signing_key(
+                    &format!("w{i}.example"),
+                    sk,
+                    crate::KEY_TYPE_COSIGNATURE_V1,
+                )
+                .expect("key")
+            })
+            .collect();
+        let mut store = treaty_merkle::MemoryHashStore::new();
+        for i in 0..5u8 {
+            store.append(leaf_hash(&[i]));
+        }
+        PolicyLedger {
+            log_sk,
+            log,
+            witness_sks,
+            witnesses,
+            store,
+        }
+    }
+
+    impl PolicyLedger {
+        /// A receipt for entry 2, cosigned by the witnesses at `cosigners`.
+        fn receipt(&self, cosigners: &[usize]) -> Receipt {
+            let cp = Checkpoint::new(POLICY_ORIGIN, 5, self.store.root()).expect("cp");
+            let mut note =
+                Note::parse(sign_checkpoint(&cp, self.log.name(), &self.log_sk).expect("sign"))
+                    .expect("note");
+            for &i in cosigners {
+                note.add_signature(
+                    crate::cosign(
+                        &cp.to_body(),
+                        self.witnesses[i].name(),
+                        &self.witness_sks[i],
+                        7,
+                    )
+                    .expect("cosign"),
+                )
+                .expect("add");
+            }
+            let proof = treaty_merkle::inclusion_proof(2, 5, &self.store).expect("proof");
+            Receipt::new(2, proof, note.to_string()).expect("receipt")
+        }
+
+        /// `log` line(s), the three witnesses A, B, C and `quorum`.
+        fn policy(&self, logs: &[&VerifierKey], rest: &str) -> Policy {
+            let mut text: String = logs.iter().map(|k| format!("log {k}\n")).collect();
+            for (name, key) in ["A", "B", "C"].iter().zip(&self.witnesses) {
+                text.push_str(&format!("witness {name} {key}\n"));
+            }
+            text.push_str(rest);
+            Policy::parse(&text).expect("policy")
+        }
+    }
+
+    #[test]
+    fn policy_receipts_need_the_quorum() {
+        let l = policy_ledger();
+        let two_of_three = l.policy(&[&l.log], "group G 2 A B C\nquorum G\n");
+        let entry = [2u8];
+        let v = l
+            .receipt(&[0, 2])
+            .verify_entry_with_policy(&entry, &two_of_three)
+            .expect("two of three");
+        assert_eq!(v.index, 2);
+        assert_eq!(v.checkpoint.size(), 5);
+        assert_eq!(v.cosignatures.len(), 2);
+        assert!(matches!(
+            l.receipt(&[1])
+                .verify_entry_with_policy(&entry, &two_of_three),
+            Err(NoteError::QuorumNotMet { got: 1, need: 2 })
+        ));
+        // Another entry does not verify however many witnesses signed.
+        assert!(matches!(
+            l.receipt(&[0, 1, 2])
+                .verify_entry_with_policy(&[3u8], &two_of_three),
+            Err(NoteError::Inclusion(_))
+        ));
+        // Groups: A and one of B, C.
+        let nested = l.policy(&[&l.log], "group BC any B C\ngroup Q all A BC\nquorum Q\n");
+        assert!(
+            l.receipt(&[0, 2])
+                .verify_entry_with_policy(&entry, &nested)
+                .is_ok()
+        );
+        assert!(matches!(
+            l.receipt(&[1, 2]).verify_entry_with_policy(&entry, &nested),
+            Err(NoteError::QuorumNotMet { got: 2, need: 2 })
+        ));
+        // quorum none: the log's signature alone.
+        let none = l.policy(&[&l.log], "quorum none\n");
+        assert!(
+            l.receipt(&[])
+                .verify_entry_with_policy(&entry, &none)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn policy_receipts_need_the_log() {
+        let l = policy_ledger();
+        let entry = [2u8];
+        let receipt = l.receipt(&[0, 1, 2]);
+        let no_logs = l.policy(&[], "quorum none\n");
+        assert!(matches!(
+            receipt.verify_entry_with_policy(&entry, &no_logs),
+            Err(NoteError::PolicyHasNoLogs)
+        ));
+        // A log under another name is not this origin's log.
+        let other_sk = SigningKey::from_bytes(&[0x32; 32]);
+        let other_name =
+            VerifierKey::from_signing_key("example.com/other", &l.log_sk, KEY_TYPE_ED25519)
+                .expect("key");
+        let p = l.policy(&[&other_name], "quorum none\n");
+        assert!(matches!(
+            receipt.verify_entry_with_policy(&entry, &p),
+            Err(NoteError::UnknownLog { .. })
+        ));
+        // The origin's name with another key: the log did not sign.
+        let other_key =
+            VerifierKey::from_signing_key(POLICY_ORIGIN, &other_sk, KEY_TYPE_ED25519).expect("key");
+        let p = l.policy(&[&other_key], "quorum none\n");
+        assert!(matches!(
+            receipt.verify_entry_with_policy(&entry, &p),
+            Err(NoteError::MissingLogSignature { .. })
+        ));
+        // A rotation: both keys listed, the note signed by one of them.
+        let p = l.policy(&[&other_key, &l.log], "group G all A B C\nquorum G\n");
+        assert!(receipt.verify_entry_with_policy(&entry, &p).is_ok());
+    }
+
+    #[test]
+    fn policy_receipts_reject_bad_known_signatures() {
+        let l = policy_ledger();
+        let entry = [2u8];
+        let p = l.policy(&[&l.log], "quorum A\n");
+        let good = l.receipt(&[0]);
+        // Witness B's line over another checkpoint: B is known, so the receipt is rejected
+        // even though A alone satisfies the quorum.
+        let mut note = Note::parse(good.checkpoint_note()).expect("note");
+        let other = Checkpoint::new(POLICY_ORIGIN, 4, [9; 32]).expect("cp");
+        note.add_signature(
+            crate::cosign(
+                &other.to_body(),
+                l.witnesses[1].name(),
+                &l.witness_sks[1],
+                1,
+            )
+            .expect("cosign"),
+        )
+        .expect("add");
+        let bad = Receipt::new(2, good.proof().to_vec(), note.to_string()).expect("receipt");
+        assert!(matches!(
+            bad.verify_entry_with_policy(&entry, &p),
+            Err(NoteError::InvalidSignature { .. })
+        ));
+        assert!(good.verify_entry_with_policy(&entry, &p).is_ok());
+    }
+
+    /// Every truncation and single-byte change of a receipt either fails or, under a policy
+    /// that needs every signer, fails to verify; none panics.
+    #[test]
+    fn mutated_receipts_fail_under_a_policy() {
+        let l = policy_ledger();
+        let p = l.policy(&[&l.log], "group G all A B C\nquorum G\n");
+        let text = l.receipt(&[0, 1, 2]).to_text();
+        assert!(
+            Receipt::parse(&text)
+                .expect("parse")
+                .verify_entry_with_policy(&[2u8], &p)
+                .is_ok()
+        );
+        let bytes = text.as_bytes();
+        let accepted = |b: &[u8]| {
+            Receipt::parse(b)
+                .and_then(|r| r.verify_entry_with_policy(&[2u8], &p))
+                .is_ok()
+        };
+        for end in 0..bytes.len() {
+            assert!(!accepted(&bytes[..end]), "truncated at {end}");
+        }
+        for i in 0..bytes.len() {
+            let mut m = bytes.to_vec();
+            m[i] ^= 0x01;
+            assert!(!accepted(&m), "byte {i} flipped");
+        }
     }
 }

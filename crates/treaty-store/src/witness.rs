@@ -665,18 +665,32 @@ mod tests {
     #[test]
     fn witness_state_moves_only_from_the_size_it_was_decided_against() {
         let (_d, path, mut w) = db();
-        w.commit_witness(&[update("log.example", None, 5), update("log.example", Some(5), 9)])
-            .expect("first and second in one round");
-        assert_eq!(w.witness_state("log.example").expect("read").map(|s| s.size), Some(9));
+        w.commit_witness(&[
+            update("log.example", None, 5),
+            update("log.example", Some(5), 9),
+        ])
+        .expect("first and second in one round");
+        assert_eq!(
+            w.witness_state("log.example")
+                .expect("read")
+                .map(|s| s.size),
+            Some(9)
+        );
         // Decided against a stale size: refused whole, nothing written (not even the
         // valid update before it).
         let err = w
-            .commit_witness(&[update("other.example", None, 1), update("log.example", Some(5), 12)])
+            .commit_witness(&[
+                update("other.example", None, 1),
+                update("log.example", Some(5), 12),
+            ])
             .expect_err("stale");
         assert!(matches!(err, StoreError::Stale(_)), "{err}");
         assert!(w.witness_state("other.example").expect("read").is_none());
         // Expecting nothing where something is stored is stale too.
-        assert!(w.commit_witness(&[update("log.example", None, 20)]).is_err());
+        assert!(
+            w.commit_witness(&[update("log.example", None, 20)])
+                .is_err()
+        );
         let r = Reader::open(&path).expect("reader");
         assert_eq!(r.witness_states().expect("all").len(), 1);
         assert_eq!(r.pending_events(100).expect("pending").len(), 2);
@@ -685,8 +699,11 @@ mod tests {
     #[test]
     fn pending_events_are_written_once_with_their_entries() {
         let (_d, path, mut w) = db();
-        w.commit_witness(&[update("log.example", None, 3), update("log.example", Some(3), 4)])
-            .expect("commit");
+        w.commit_witness(&[
+            update("log.example", None, 3),
+            update("log.example", Some(3), 4),
+        ])
+        .expect("commit");
         let pending = w.pending_events(10).expect("pending");
         assert_eq!(pending.len(), 2);
         commit_events(&mut w, &pending).expect("drained");
@@ -695,7 +712,10 @@ mod tests {
             .fed_events("fed_witness_event", Some("p-1"), None, 10)
             .expect("events");
         assert_eq!(
-            events.iter().map(|e| (e.ledger_index, e.size)).collect::<Vec<_>>(),
+            events
+                .iter()
+                .map(|e| (e.ledger_index, e.size))
+                .collect::<Vec<_>>(),
             [(0, Some(3)), (1, Some(4))]
         );
         // Writing the same queue rows again would duplicate them: refused, ledger unchanged.
@@ -709,8 +729,17 @@ mod tests {
                 .map(|e| e.ledger_index),
             Some(1)
         );
-        assert_eq!(r.fed_events("fed_witness_event", None, Some(0), 10).expect("after").len(), 1);
-        assert!(r.fed_events("fed_cross_anchor", None, None, 10).expect("kind").is_empty());
+        assert_eq!(
+            r.fed_events("fed_witness_event", None, Some(0), 10)
+                .expect("after")
+                .len(),
+            1
+        );
+        assert!(
+            r.fed_events("fed_cross_anchor", None, None, 10)
+                .expect("kind")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -161,7 +161,7 @@ fn pair(dir: &Path, a: &str, b: &str) -> (TestNode, TestNode) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_checkpoint_follows_c2sp_including_409_and_its_recovery() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut a, mut b) = pair(dir.path(), "a", "b");
+    let (a, mut b) = pair(dir.path(), "a", "b");
     peer_up(&a, &b).await;
     // A level-1 agreement does not make peers witnesses: B does not know A's log.
     agree(&a, &b, 1).await;

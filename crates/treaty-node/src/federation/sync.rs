@@ -327,7 +327,7 @@ fn fork_of(
     state: &AppState,
     peer_id: &str,
     d: &Discrepancy,
-) -> Option<treaty_federation::witness::ForkEvidence> {
+) -> Option<treaty_federation::ForkEvidence> {
     if d.kind != treaty_federation::DiscrepancyKind::RootMismatch {
         return None;
     }
@@ -335,9 +335,8 @@ fn fork_of(
     let held = d.evidence.get("held_checkpoint")?.as_str()?;
     let peer = state.federation.table().find(peer_id)?;
     let key = treaty_note::VerifierKey::parse(peer.row.verifier_key.as_deref()?).ok()?;
-    let evidence =
-        treaty_federation::witness::ForkEvidence::new(&key, held, served, Vec::new()).ok()?;
-    (evidence.kind == treaty_federation::witness::ForkKind::SameSize).then_some(evidence)
+    let evidence = treaty_federation::ForkEvidence::new(&key, held, served, Vec::new()).ok()?;
+    (evidence.kind == treaty_federation::ForkKind::SameSize).then_some(evidence)
 }
 
 /// Stores a discrepancy with its evidence (and counts it), leaving the peer's status alone.

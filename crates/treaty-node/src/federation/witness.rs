@@ -41,9 +41,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use treaty_federation::witness::{
-    AddCheckpoint, ForkEvidence, Verdict, Witnessed, decide, discrepancy_report, witness_event,
+    AddCheckpoint, Verdict, Witnessed, decide, discrepancy_report, witness_event,
 };
-use treaty_federation::{PeerEvent, PeerStatus, TrustLevel};
+use treaty_federation::{ForkEvidence, PeerEvent, PeerStatus, TrustLevel};
 use treaty_note::{
     Checkpoint, KEY_TYPE_COSIGNATURE_V1, KEY_TYPE_ED25519, MAX_SIGNATURES, Policy, VerifierKey,
 };
