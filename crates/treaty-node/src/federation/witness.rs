@@ -92,6 +92,10 @@ pub enum Answer {
     Fork(Box<ForkEvidence>),
 }
 
+/// One answer of a committer round: where it goes, what it is, and whether it is a
+/// cosignature (withheld if the round's commit fails).
+type Reply = (oneshot::Sender<Result<Answer, String>>, Result<Answer, String>, bool);
+
 struct Job {
     log: KnownLog,
     req: AddCheckpoint,
@@ -345,11 +349,7 @@ fn commit_loop(
         // Decisions of this round see the round's earlier decisions.
         let mut round: HashMap<String, Option<Witnessed>> = HashMap::new();
         let mut updates: Vec<WitnessUpdate> = Vec::new();
-        let mut answers: Vec<(
-            oneshot::Sender<Result<Answer, String>>,
-            Result<Answer, String>,
-            bool,
-        )> = Vec::with_capacity(jobs.len());
+        let mut answers: Vec<Reply> = Vec::with_capacity(jobs.len());
         for job in jobs {
             let origin = job.log.origin.clone();
             let stored = match round.get(&origin).or_else(|| cache.get(&origin)) {
