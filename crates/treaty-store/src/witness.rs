@@ -760,8 +760,15 @@ mod tests {
             document: json!({"role": "received"}),
             created_ms: 1,
         };
-        w.add_cosignatures("w1", Some("p-2"), 4, &[row(4, "w1")], std::slice::from_ref(&event), 1)
-            .expect("w1");
+        w.add_cosignatures(
+            "w1",
+            Some("p-2"),
+            4,
+            &[row(4, "w1")],
+            std::slice::from_ref(&event),
+            1,
+        )
+        .expect("w1");
         w.add_cosignatures("w2", Some("p-3"), 4, &[row(4, "w2")], &[], 1)
             .expect("w2");
         w.add_cosignatures("w1", Some("p-2"), 6, &[row(6, "w1")], &[], 2)

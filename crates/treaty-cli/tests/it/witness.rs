@@ -7,7 +7,7 @@
 //! comparison is one the test asks for; cosignatures follow each checkpoint at once.
 //! Asynchronous outcomes are waited for as conditions, never with sleeps.
 
-use crate::federation::{WAIT, node_id, op, peer_at, peer_up, start, wait_for, wait_status};
+use crate::federation::{node_id, op, peer_at, peer_up, start, wait_for, wait_status};
 use crate::harness::{TestNode, agent_card, cli, unb64};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -52,6 +52,13 @@ async fn text(n: &TestNode, path: &str) -> String {
     body
 }
 
+fn note_size(note: &str) -> u64 {
+    let parsed = treaty_note::Note::parse(note).unwrap();
+    treaty_note::Checkpoint::parse(parsed.text())
+        .unwrap()
+        .size()
+}
+
 async fn witness_key(n: &TestNode) -> VerifierKey {
     VerifierKey::parse(text(n, "/v1/witness/verifier-key").await.trim()).unwrap()
 }
@@ -80,21 +87,22 @@ async fn cosigners(
     })
 }
 
-/// Waits until `log`'s served checkpoint covers its whole ledger as of now and carries a
-/// cosignature by every one of `witnesses`.
-async fn wait_cosigned(log: &TestNode, witnesses: &[VerifierKey]) -> u64 {
-    let size = crate::federation::ledger_size(log).await;
+/// Waits until `log`'s served checkpoint covers ledger index `index` and carries a
+/// cosignature by every one of `witnesses`; answers its size.
+async fn wait_cosigned(log: &TestNode, witnesses: &[VerifierKey], index: u64) -> u64 {
     wait_for("the checkpoint to be cosigned", || async {
-        let got = cosigners(log, witnesses, size).await?;
-        (got.len() == witnesses.len()).then_some(())
+        let note = text(log, "/checkpoint").await;
+        let got = cosigners(log, witnesses, index + 1).await?;
+        (got.len() == witnesses.len()).then(|| note_size(&note))
     })
-    .await;
-    size
+    .await
 }
 
-async fn put(n: &TestNode, key: &str) {
+/// Writes an agent card; answers its ledger index.
+async fn put(n: &TestNode, key: &str) -> u64 {
     let (status, body) = n.put("agent-card", key, &agent_card(key)).await;
     assert_eq!(status, 201, "{body}");
+    body["ledger_index"].as_u64().unwrap()
 }
 
 async fn post_checkpoint(witness: &TestNode, body: String) -> (u16, String, String) {
@@ -173,14 +181,22 @@ async fn add_checkpoint_follows_c2sp_including_409_and_its_recovery() {
 
     agree(&a, &b, 2).await;
     let (kb, ka) = (witness_key(&b).await, witness_key(&a).await);
-    put(&a, "one").await;
-    let size = wait_cosigned(&a, std::slice::from_ref(&kb)).await;
+    let at = put(&a, "one").await;
+    wait_cosigned(&a, std::slice::from_ref(&kb), at).await;
     // ... and A witnesses B in return.
-    put(&b, "b-one").await;
-    wait_cosigned(&b, std::slice::from_ref(&ka)).await;
+    let at = put(&b, "b-one").await;
+    wait_cosigned(&b, std::slice::from_ref(&ka), at).await;
+    // What B last cosigned of A (A's ledger has grown since, by the witness events): the
+    // checkpoint in the receipt of A's record, the newest with B's cosignature.
+    let (ida, idb) = (node_id(&a).await, node_id(&b).await);
+    let receipt = text(&a, "/v1/records/agent-card/one/receipt").await;
+    let served = Receipt::parse(receipt.as_bytes())
+        .unwrap()
+        .checkpoint_note()
+        .to_owned();
+    let size = note_size(&served);
 
     // Malformed requests: 400, nothing stored.
-    let served = text(&a, "/checkpoint").await;
     for bad in [
         "old 01\n\n".to_owned() + &served,
         "old x\n\n".to_owned() + &served,
@@ -217,24 +233,27 @@ async fn add_checkpoint_follows_c2sp_including_409_and_its_recovery() {
     b.kill9();
     put(&a, "while-b-is-down").await;
     let ahead = text(&a, "/checkpoint").await;
-    let ahead_size = crate::federation::ledger_size(&a).await;
+    let ahead_size = note_size(&ahead);
     b.restart();
     let proof = consistency(&a, size, ahead_size).await;
     let (status, _, body) = post_checkpoint(&b, request(size, &proof, &ahead)).await;
     assert_eq!(status, 200, "{body}");
-    put(&a, "after").await;
-    wait_cosigned(&a, std::slice::from_ref(&kb)).await;
+    let at = put(&a, "after").await;
+    wait_cosigned(&a, std::slice::from_ref(&kb), at).await;
 
     // Both sides recorded the cosignatures as ledger entries.
-    let ida = node_id(&a).await;
-    let idb = node_id(&b).await;
+    // B's history about A holds the cosignatures B gave A, and those A gave B.
     let given = wait_for("B's witness events", || async {
-        let h = history(&b, &ida).await;
-        (h.len() >= 3).then_some(h)
+        let h: Vec<Value> = history(&b, &ida)
+            .await
+            .into_iter()
+            .filter(|e| e["event"]["role"] == "given")
+            .collect();
+        let has = |m: &str| h.iter().any(|e| e["event"]["verification_method"] == m);
+        (has("consistency_proof") && has("same_checkpoint")).then_some(h)
     })
     .await;
     for e in &given {
-        assert_eq!(e["event"]["role"], "given", "{e}");
         assert_eq!(e["event"]["verification_result"], "cosigned", "{e}");
         assert_eq!(e["event"]["origin"], log_key(&a).await.name(), "{e}");
     }
@@ -269,6 +288,50 @@ async fn add_checkpoint_follows_c2sp_including_409_and_its_recovery() {
     assert!(discrepancies(&b).await.is_empty());
     assert_eq!(peer_at(&a, &idb).await.unwrap()["status"], "ACTIVE");
     assert_eq!(peer_at(&b, &ida).await.unwrap()["status"], "ACTIVE");
+
+    // A checkpoint of the size B holds with another root, signed with A's ledger key (as a
+    // node rewriting its history would): B answers 422 with the evidence, writes the fork
+    // to its ledger and suspends A.
+    let held = note_size(&ahead).max(size);
+    let (_, probe) = {
+        let (status, _, body) = post_checkpoint(&b, request(0, &[], &ahead)).await;
+        assert_eq!(status, 409, "{body}");
+        (status, body)
+    };
+    let held_size: u64 = probe.trim().parse().unwrap();
+    assert!(held_size >= held);
+    let signer = treaty_note::SignerKey::parse(
+        std::fs::read_to_string(a.data_dir.join("ledger.key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let forged_cp =
+        treaty_note::Checkpoint::new(log_key(&a).await.name(), held_size, [7u8; 32]).unwrap();
+    let forged_note =
+        treaty_note::sign_checkpoint(&forged_cp, signer.name(), signer.signing_key()).unwrap();
+    let (status, ctype, body) = post_checkpoint(&b, request(held_size, &[], &forged_note)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(ctype.starts_with("application/problem+json"), "{ctype}");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["code"], "fork_detected", "{problem}");
+    assert_eq!(problem["evidence"]["kind"], "same_size", "{problem}");
+    wait_status(&b, &ida, "SUSPENDED").await;
+    let fork = wait_for("B to record the fork", || async {
+        discrepancies(&b)
+            .await
+            .into_iter()
+            .find(|d| d["kind"] == "fork")
+    })
+    .await;
+    assert_eq!(fork["evidence"]["detected_by"], "witness", "{fork}");
+    verify_evidence(dir.path(), "fork.json", &fork, &log_key(&a).await);
+    // The forged checkpoint was not stored: the held one answers the next 409.
+    let (status, _, body) = post_checkpoint(&b, request(0, &[], &ahead)).await;
+    assert!(
+        status == 404 || body == format!("{held_size}\n"),
+        "{status} {body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,8 +364,8 @@ async fn quorum_receipts_verify_and_fail_with_too_few_cosignatures() {
         peer_up(&log, w).await;
         agree(&log, w, 2).await;
     }
-    put(&log, "quorum").await;
-    wait_cosigned(&log, &keys).await;
+    let at = put(&log, "quorum").await;
+    wait_cosigned(&log, &keys, at).await;
     let receipt = text(&log, "/v1/records/agent-card/quorum/receipt").await;
     let (_, record) = log.get_json("/v1/records/agent-card/quorum").await;
     let lk = log_key(&log).await;
@@ -382,8 +445,8 @@ async fn cross_anchor_proofs_verify() {
     peer_up(&a, &b).await;
     agree(&a, &b, 3).await;
     let (ka, kb) = (witness_key(&a).await, witness_key(&b).await);
-    put(&b, "anchored").await;
-    let b_size = wait_cosigned(&b, std::slice::from_ref(&ka)).await;
+    let at = put(&b, "anchored").await;
+    let b_size = wait_cosigned(&b, std::slice::from_ref(&ka), at).await;
     let idb = node_id(&b).await;
     // A anchors B's latest checkpoint it verified (as B's witness).
     let (status, body) = op(&a, Method::POST, "/v1/admin/federation/cross-anchor", None).await;
@@ -395,7 +458,8 @@ async fn cross_anchor_proofs_verify() {
     let (_, again) = op(&a, Method::POST, "/v1/admin/federation/cross-anchor", None).await;
     assert_eq!(again["anchored"], json!([]), "{again}");
     // The proof, once A's checkpoint covering the anchor is cosigned by B.
-    wait_cosigned(&a, std::slice::from_ref(&kb)).await;
+    let anchor_index = anchored[0]["ledger_index"].as_u64().unwrap();
+    wait_cosigned(&a, std::slice::from_ref(&kb), anchor_index).await;
     let (status, proof) = a
         .get_json(&format!("/v1/federation/cross-anchors/{idb}"))
         .await;
@@ -455,6 +519,35 @@ async fn cross_anchor_proofs_verify() {
     assert_eq!(status, 404, "{body}");
 }
 
+/// Runs the futures concurrently and answers their outputs in order.
+async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = fs.into_iter().map(Box::pin).collect();
+    let mut out = Vec::with_capacity(pinned.len());
+    // Poll all of them together (they share one task): the writes reach the node at once.
+    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    for d in done {
+        out.extend(d);
+    }
+    out
+}
+
 /// Copies a stopped node's data directory.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -500,8 +593,8 @@ async fn a_node_that_rewrites_its_history_is_caught_by_its_witness_and_by_views(
     agree(&x, &w, 2).await;
     agree(&w, &c, 1).await;
     let (idx, kx, kw) = (node_id(&x).await, log_key(&x).await, witness_key(&w).await);
-    put(&x, "first").await;
-    wait_cosigned(&x, std::slice::from_ref(&kw)).await;
+    let at = put(&x, "first").await;
+    wait_cosigned(&x, std::slice::from_ref(&kw), at).await;
 
     // X's operator keeps a copy of X as it is now...
     x.kill9();
@@ -509,10 +602,11 @@ async fn a_node_that_rewrites_its_history_is_caught_by_its_witness_and_by_views(
     copy_dir(&x.data_dir, &snapshot);
     x.restart();
     // ... X goes on, and W cosigns what X shows it.
+    let mut last = 0;
     for k in ["genuine-1", "genuine-2", "genuine-3"] {
-        put(&x, k).await;
+        last = put(&x, k).await;
     }
-    wait_cosigned(&x, std::slice::from_ref(&kw)).await;
+    wait_cosigned(&x, std::slice::from_ref(&kw), last).await;
     let idx_at_w = idx.clone();
     let witnessed = wait_for("W's view of X", || async {
         let (_, v) = op(&w, Method::GET, "/v1/federation/views", None).await;
@@ -529,24 +623,34 @@ async fn a_node_that_rewrites_its_history_is_caught_by_its_witness_and_by_views(
     std::fs::remove_dir_all(&x.data_dir).unwrap();
     copy_dir(&snapshot, &x.data_dir);
     x.restart();
-    let mut i = 0;
-    while crate::federation::ledger_size(&x).await < witnessed {
-        put(&x, &format!("rewritten-{i}")).await;
-        i += 1;
+    // The rewritten records land in one batch, so X's first new checkpoint is already
+    // past what W holds of X.
+    let have = crate::federation::ledger_size(&x).await;
+    let n = usize::try_from(witnessed.saturating_sub(have)).unwrap() + 2;
+    let writes: Vec<_> = (0..n)
+        .map(|i| {
+            let key = format!("rewritten-{i}");
+            let body = agent_card(&key);
+            let x = &x;
+            async move { x.put("agent-card", &key, &body).await }
+        })
+        .collect();
+    for (status, body) in futures_join(writes).await {
+        assert_eq!(status, 201, "{body}");
     }
 
-    // W, asked to cosign the rewritten history, refuses and suspends X with evidence.
-    let idx_w = idx.clone();
+    // W, shown the rewritten history (asked to cosign it, or pulling it), refuses it and
+    // suspends X with evidence: X's own proof does not connect what W holds to it.
     let at_w = wait_for("W to record the fork", || async {
         discrepancies(&w)
             .await
             .into_iter()
-            .find(|d| d["kind"] == "fork" && d["peer_id"].is_string())
-            .filter(|_| !idx_w.is_empty())
+            .find(|d| d["kind"] == "fork")
     })
     .await;
     wait_status(&w, &idx, "SUSPENDED").await;
-    assert_eq!(at_w["evidence"]["detected_by"], "witness", "{at_w}");
+    let by = at_w["evidence"]["detected_by"].as_str().unwrap();
+    assert!(by == "witness" || by == "sync", "{at_w}");
     assert_eq!(at_w["evidence"]["severity"], "critical", "{at_w}");
     verify_evidence(dir.path(), "w-evidence.json", &at_w, &kx);
 
@@ -594,7 +698,6 @@ async fn a_node_that_rewrites_its_history_is_caught_by_its_witness_and_by_views(
     let note = text(&x, "/checkpoint").await;
     let (status, _, body) = post_checkpoint(&w, request(0, &[], &note)).await;
     assert_eq!(status, 404, "{body}");
-    let _ = WAIT;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -604,27 +707,27 @@ async fn ordinary_restarts_never_look_like_forks() {
     peer_up(&a, &b).await;
     agree(&a, &b, 2).await;
     let (ka, kb) = (witness_key(&a).await, witness_key(&b).await);
-    put(&a, "one").await;
-    wait_cosigned(&a, std::slice::from_ref(&kb)).await;
+    let at = put(&a, "one").await;
+    wait_cosigned(&a, std::slice::from_ref(&kb), at).await;
     // The log restarts (SIGKILL): it resends what it has and goes on.
     a.kill9();
     a.restart();
-    put(&a, "two").await;
-    wait_cosigned(&a, std::slice::from_ref(&kb)).await;
+    let at = put(&a, "two").await;
+    wait_cosigned(&a, std::slice::from_ref(&kb), at).await;
     // The witness restarts: it remembers what it cosigned.
     b.kill9();
     b.restart();
-    put(&a, "three").await;
-    wait_cosigned(&a, std::slice::from_ref(&kb)).await;
-    put(&b, "b").await;
-    wait_cosigned(&b, std::slice::from_ref(&ka)).await;
+    let at = put(&a, "three").await;
+    wait_cosigned(&a, std::slice::from_ref(&kb), at).await;
+    let at = put(&b, "b").await;
+    wait_cosigned(&b, std::slice::from_ref(&ka), at).await;
     // Both restart at once.
     a.kill9();
     b.kill9();
     a.restart();
     b.restart();
-    put(&a, "four").await;
-    wait_cosigned(&a, std::slice::from_ref(&kb)).await;
+    let at = put(&a, "four").await;
+    wait_cosigned(&a, std::slice::from_ref(&kb), at).await;
     let (ida, idb) = (node_id(&a).await, node_id(&b).await);
     // Views agree both ways, and nothing was ever a discrepancy.
     for n in [&a, &b] {

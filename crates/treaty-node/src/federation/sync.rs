@@ -311,32 +311,30 @@ pub fn record_discrepancy(state: &AppState, peer_id: &str, d: &Discrepancy) {
         PeerEvent::DiscrepancyFound,
         Some(format!("sync_discrepancy: {}: {}", d.kind, d.detail)),
     );
-    // Two signed checkpoints of one size with different roots are an equivocation proof
-    // that anyone can check: record it as a fork (a `fed_discrepancy` ledger entry).
-    if let Some(evidence) = fork_of(state, peer_id, d) {
+    // A served checkpoint the held one contradicts may be a fork anyone can check: two
+    // signed checkpoints of one size with different roots, or two sizes the peer's own
+    // consistency proof does not connect (the proof is asked for, as when comparing views).
+    if let Some((held, served)) = checkpoints_of(d) {
         let (state, peer_id) = (state.clone(), peer_id.to_owned());
         tokio::spawn(async move {
-            super::witness::record_fork(&state, Some(&peer_id), "sync", &evidence).await;
+            super::views::fork_between(&state, &peer_id, &held, &served, "sync").await;
         });
     }
 }
 
-/// The equivocation proof in a sync discrepancy, if it holds one: the served checkpoint
-/// and the held one, both signed by the peer's log key, of one size with different roots.
-fn fork_of(
-    state: &AppState,
-    peer_id: &str,
-    d: &Discrepancy,
-) -> Option<treaty_federation::ForkEvidence> {
-    if d.kind != treaty_federation::DiscrepancyKind::RootMismatch {
+/// The held and the served checkpoint notes of a discrepancy that compares them.
+fn checkpoints_of(d: &Discrepancy) -> Option<(String, String)> {
+    if !matches!(
+        d.kind,
+        treaty_federation::DiscrepancyKind::RootMismatch
+            | treaty_federation::DiscrepancyKind::InconsistentProof
+            | treaty_federation::DiscrepancyKind::Rollback
+    ) {
         return None;
     }
     let served = d.evidence.get("checkpoint")?.as_str()?;
     let held = d.evidence.get("held_checkpoint")?.as_str()?;
-    let peer = state.federation.table().find(peer_id)?;
-    let key = treaty_note::VerifierKey::parse(peer.row.verifier_key.as_deref()?).ok()?;
-    let evidence = treaty_federation::ForkEvidence::new(&key, held, served, Vec::new()).ok()?;
-    (evidence.kind == treaty_federation::ForkKind::SameSize).then_some(evidence)
+    Some((held.to_owned(), served.to_owned()))
 }
 
 /// Stores a discrepancy with its evidence (and counts it), leaving the peer's status alone.

@@ -113,11 +113,16 @@ pub fn view_json(v: &View) -> Value {
     })
 }
 
-/// Peers this node compares with and about: verified, not SUSPENDED, an agreement in force.
-fn comparable(table: &PeerTable, peer: &PeerEntry, now_ms: u64) -> bool {
+/// Peers whose logs are compared: verified (a ledger key), not SUSPENDED or DISCOVERED.
+fn comparable(peer: &PeerEntry) -> bool {
     !matches!(peer.status, PeerStatus::Suspended | PeerStatus::Discovered)
-        && table.level(&peer.row.id, now_ms).is_some()
         && log_key(peer).is_some()
+}
+
+/// Peers asked for their views: comparable, with an agreement in force (the views
+/// endpoint serves only those).
+fn asked(table: &PeerTable, peer: &PeerEntry, now_ms: u64) -> bool {
+    comparable(peer) && table.level(&peer.row.id, now_ms).is_some()
 }
 
 /// Compares this node's views with every other peer's. Returns a report per log compared.
@@ -127,7 +132,7 @@ pub async fn compare(state: &AppState) -> Value {
     let peers: Vec<Arc<PeerEntry>> = table
         .all()
         .iter()
-        .filter(|p| comparable(&table, p, now))
+        .filter(|p| comparable(p))
         .cloned()
         .collect();
     let t = table.clone();
@@ -138,7 +143,7 @@ pub async fn compare(state: &AppState) -> Value {
         .unwrap_or_default();
     let mut reports = Vec::new();
     let mut forks = 0usize;
-    for q in &peers {
+    for q in peers.iter().filter(|q| asked(&table, q, now)) {
         let theirs = match fetch_views(state, q).await {
             Ok(v) => v,
             Err(e) => {
@@ -335,6 +340,27 @@ async fn fetch_checkpoint(
     let note = String::from_utf8(bytes).map_err(|e| e.to_string())?;
     let opened = treaty_note::open_checkpoint(&note, key, &[]).map_err(|e| e.to_string())?;
     Ok((opened.checkpoint, note))
+}
+
+/// Checks two notes of `peer_id`'s log (both must verify under its key) and records a
+/// fork when they prove one. Used by sync when a served checkpoint contradicts the held
+/// one.
+pub async fn fork_between(state: &AppState, peer_id: &str, a: &str, b: &str, detected_by: &str) {
+    let Some(peer) = state.federation.table().find(peer_id) else {
+        return;
+    };
+    let Some(key) = log_key(&peer) else { return };
+    let (Ok(oa), Ok(ob)) = (
+        treaty_note::open_checkpoint(a, &key, &[]),
+        treaty_note::open_checkpoint(b, &key, &[]),
+    ) else {
+        return;
+    };
+    match check_pair(state, &peer, &key, (&oa.checkpoint, a), (&ob.checkpoint, b)).await {
+        Ok(Some(evidence)) => record_fork(state, Some(peer_id), detected_by, &evidence).await,
+        Ok(None) => {}
+        Err(e) => tracing::debug!(peer = %peer_id, error = %e, "no fork evidence"),
+    }
 }
 
 /// Compares views every `witness.views_interval_ms`.

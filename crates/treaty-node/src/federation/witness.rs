@@ -94,7 +94,11 @@ pub enum Answer {
 
 /// One answer of a committer round: where it goes, what it is, and whether it is a
 /// cosignature (withheld if the round's commit fails).
-type Reply = (oneshot::Sender<Result<Answer, String>>, Result<Answer, String>, bool);
+type Reply = (
+    oneshot::Sender<Result<Answer, String>>,
+    Result<Answer, String>,
+    bool,
+);
 
 struct Job {
     log: KnownLog,
@@ -251,25 +255,26 @@ impl WitnessService {
             .unwrap_or_else(|_| Err("the witness has stopped".into()))
     }
 
-    /// The checkpoint `/checkpoint` serves and receipts use, given the newest head: with a
-    /// quorum policy, the newest checkpoint whose cosignatures satisfy it (the head itself
-    /// until one does); without one, the head with the cosignatures it has.
+    /// The checkpoint `/checkpoint` serves: the newest checkpoint whose cosignatures
+    /// satisfy the quorum policy (without a policy: the newest with any cosignature), and
+    /// the head until there is one. It may trail the head: checkpoints whose batch held
+    /// only witness events are not sent to witnesses (see `LedgerHead::substantive_size`),
+    /// and C2SP lets a log serve a checkpoint that is not its newest.
     #[must_use]
     pub fn served(&self, head: &LedgerHead) -> (u64, String) {
         let c = self
             .cosigned
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if self.settings.policy.is_some() {
-            if let Some(q) = &c.quorum {
-                return (q.size, q.note.clone());
-            }
-        } else if let Some(l) = &c.latest
-            && l.size == head.size
-        {
-            return (l.size, l.note.clone());
+        let pick = if self.settings.policy.is_some() {
+            c.quorum.as_ref()
+        } else {
+            c.latest.as_ref()
+        };
+        match pick {
+            Some(p) if p.size <= head.size => (p.size, p.note.clone()),
+            _ => (head.size, head.note.clone()),
         }
-        (head.size, head.note.clone())
     }
 
     /// The newest checkpoint with cosignatures that covers ledger index `index`, if any:
