@@ -1123,7 +1123,7 @@ fn a_version_6_database_migrates() {
         .conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 7);
+    assert_eq!(version, crate::schema::SCHEMA_VERSION);
     let peers = w.peers().expect("peers");
     assert_eq!(peers.len(), 3);
     for p in &peers {
