@@ -77,11 +77,14 @@ pub(super) async fn add_checkpoint(
             }
         })?;
     match answer {
-        Answer::Cosigned(line) => Ok((
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("{line}\n"),
-        )
-            .into_response()),
+        Answer::Cosigned(line) => {
+            s.witness.events_queued.notify_one();
+            Ok((
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!("{line}\n"),
+            )
+                .into_response())
+        }
         Answer::Conflict(size) => Ok((
             StatusCode::CONFLICT,
             [(header::CONTENT_TYPE, TLOG_SIZE)],
