@@ -303,7 +303,7 @@ pub(super) async fn cross_anchor_get(
     let (size, note) = s
         .witness
         .cosigned_covering(index)
-        .unwrap_or_else(|| s.witness.served(&head));
+        .unwrap_or_else(|| (head.size, head.note.clone()));
     if index >= size {
         return Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
