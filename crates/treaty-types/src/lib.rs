@@ -5,6 +5,7 @@
 //! signed is serialized here, with RFC 8785 (JCS), so that there is exactly one encoding.
 
 pub mod jcs;
+mod leaf;
 pub mod limits;
 pub mod record;
 pub mod schema;

@@ -495,9 +495,28 @@ impl LedgerEntry {
 
     /// Parses leaf bytes, insisting that they are exactly the canonical form.
     ///
+    /// Record entries in canonical form are read in one pass (`leaf.rs`); everything else,
+    /// every error included, goes through the full parse and a comparison with the
+    /// canonical serialization, so both paths accept and refuse exactly the same bytes.
+    ///
     /// # Errors
     /// [`RecordError::NotCanonical`] for anything else.
     pub fn from_leaf_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        if bytes.len() > ENTRY_BYTES_MAX {
+            return Err(RecordError::EntryTooLarge {
+                size: bytes.len(),
+                max: ENTRY_BYTES_MAX,
+            });
+        }
+        if let Some(entry) = crate::leaf::record(bytes) {
+            return Ok(entry);
+        }
+        Self::from_leaf_bytes_full(bytes)
+    }
+
+    /// [`LedgerEntry::from_leaf_bytes`] without the one-pass reader: parse, serialize again,
+    /// compare.
+    pub(crate) fn from_leaf_bytes_full(bytes: &[u8]) -> Result<Self, RecordError> {
         if bytes.len() > ENTRY_BYTES_MAX {
             return Err(RecordError::EntryTooLarge {
                 size: bytes.len(),
