@@ -721,6 +721,8 @@ impl Shadow {
             })?;
             s.apply += t.elapsed();
         }
+        // As the node does after a cycle (untimed here, and not awaited there).
+        self.writer.checkpoint_wal()?;
         Ok(s)
     }
 }
@@ -1198,6 +1200,8 @@ fn build_cache(path: &Path, corpus: &Corpus, records: usize) -> Result<CacheBuil
             now_ms: 1,
         })?;
         applies += t.elapsed();
+        // apply_sync leaves the WAL checkpoint to its caller, as the node does after a cycle.
+        writer.checkpoint_wal()?;
         ensure!(
             outcome.puts == (to - from) as u64,
             "batch {from}..{to} cached {} records",
