@@ -347,6 +347,64 @@ fn validate(b: &SyncBatch<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Puts from which [`Writer::apply_sync`] builds discovery tokens on a second thread.
+const TOKENS_PARALLEL_MIN: usize = 256;
+/// Puts per unit of token work.
+const TOKENS_CHUNK: usize = 64;
+
+/// The discovery tokens of a batch's puts, built in chunks by whichever thread takes the
+/// next one: the helper from the start, the writing thread once its rows are written.
+struct Tokens<'a> {
+    puts: &'a [&'a CachePut],
+    source_registry: &'a str,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> Tokens<'a> {
+    fn new(puts: &'a [&'a CachePut], source_registry: &'a str) -> Self {
+        Tokens {
+            puts,
+            source_registry,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Builds chunks until none is left; answers each with its first put's ordinal.
+    fn work(&self) -> Vec<(usize, Vec<String>)> {
+        let mut done = Vec::new();
+        loop {
+            let start = self
+                .next
+                .fetch_add(TOKENS_CHUNK, std::sync::atomic::Ordering::Relaxed);
+            let Some(chunk) = self.puts.get(start..) else {
+                return done;
+            };
+            let chunk = &chunk[..chunk.len().min(TOKENS_CHUNK)];
+            if chunk.is_empty() {
+                return done;
+            }
+            let tokens = chunk
+                .iter()
+                .map(|p| cached_tokens(&p.collection, &p.body, self.source_registry))
+                .collect();
+            done.push((start, tokens));
+        }
+    }
+
+    /// Every put's tokens, by ordinal.
+    fn collect(
+        &self,
+        mine: Vec<(usize, Vec<String>)>,
+        theirs: Vec<(usize, Vec<String>)>,
+    ) -> Vec<String> {
+        let mut chunks: Vec<_> = mine.into_iter().chain(theirs).collect();
+        chunks.sort_unstable_by_key(|(start, _)| *start);
+        let all: Vec<String> = chunks.into_iter().flat_map(|(_, t)| t).collect();
+        debug_assert_eq!(all.len(), self.puts.len());
+        all
+    }
+}
+
 /// The cached version of one record, as [`Writer::apply_sync`] tracks it.
 #[derive(Debug, Clone, Copy)]
 struct Current {
@@ -373,9 +431,10 @@ struct Batch<'b> {
     lookups: bool,
     /// The cached version of every record this batch changed (`None`: removed).
     current: HashMap<(&'b str, &'b str), Option<Current>>,
-    /// The discovery tokens of the rows this batch cached, by id: they enter FTS5 together
-    /// at the end of the batch.
-    staged: HashMap<i64, String>,
+    /// The rows this batch cached, by id, with the ordinal of their put among the batch's
+    /// puts (which names their discovery tokens): they enter FTS5 together at the end of
+    /// the batch.
+    staged: HashMap<i64, usize>,
     /// Discovery rowids of rows cached before this batch that it removed or replaced.
     unindexed: Vec<i64>,
     /// Per checkpoint size, the change in how many cached rows it proves.
@@ -427,9 +486,9 @@ impl<'b> Batch<'b> {
         Ok(())
     }
 
-    /// Notes a row this batch cached.
-    fn added(&mut self, collection: &'b str, key: &'b str, c: Current, tokens: String) {
-        self.staged.insert(c.id, tokens);
+    /// Notes a row this batch cached, from its `put`-th put.
+    fn added(&mut self, collection: &'b str, key: &'b str, c: Current, put: usize) {
+        self.staged.insert(c.id, put);
         *self.proofs.entry(c.checkpoint_size).or_default() += 1;
         self.current.insert((collection, key), Some(c));
         self.records += 1;
@@ -491,7 +550,20 @@ impl Writer {
         let checkpoint_size = i64_of(b.checkpoint_size);
         let now = i64_of(b.now_ms);
         let mut out = SyncOutcome::default();
-        {
+        // Discovery tokens are built in Rust, about as much work as the row writes: for a
+        // large batch, another thread builds them while this one writes the rows, and helps
+        // with what is left once the rows are written (see `Tokens`).
+        let puts: Vec<&CachePut> = b
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                CacheChange::Put(p) => Some(p),
+                CacheChange::Delete { .. } => None,
+            })
+            .collect();
+        let tokens = Tokens::new(&puts, b.source_registry);
+        let tokens = std::thread::scope(|scope| -> Result<Vec<String>, StoreError> {
+            let helper = (puts.len() >= TOKENS_PARALLEL_MIN).then(|| scope.spawn(|| tokens.work()));
             let mut st = Statements {
                 find: tx.prepare_cached(
                     "SELECT id, version, checkpoint_size FROM peer_records
@@ -504,9 +576,11 @@ impl Writer {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?,
             };
+            let mut put = 0usize;
             for change in b.changes {
                 match change {
                     CacheChange::Put(p) => {
+                        put += 1;
                         let cached = work.current(&mut st, &p.collection, &p.key)?;
                         if cached.is_some_and(|c| c.version >= p.version) {
                             continue;
@@ -535,7 +609,6 @@ impl Writer {
                                 "peer_records id {id} is beyond the discovery index's range"
                             )));
                         }
-                        let tokens = cached_tokens(&p.collection, &p.body, b.source_registry);
                         work.added(
                             &p.collection,
                             &p.key,
@@ -544,7 +617,7 @@ impl Writer {
                                 version: p.version,
                                 checkpoint_size,
                             },
-                            tokens,
+                            put - 1,
                         );
                         out.puts += 1;
                     }
@@ -562,7 +635,15 @@ impl Writer {
                     }
                 }
             }
-        }
+            let mine = tokens.work();
+            let theirs = match helper {
+                Some(h) => h
+                    .join()
+                    .map_err(|_| StoreError::Invalid("discovery token thread panicked".into()))?,
+                None => Vec::new(),
+            };
+            Ok(tokens.collect(mine, theirs))
+        })?;
         // FTS5 work last and together, one statement each: FTS5 writes its buffered postings
         // as a segment at every statement savepoint (see search.rs), and it flushes them
         // whenever rowids stop ascending. The row lists are passed as JSON arrays read by
@@ -577,16 +658,16 @@ impl Writer {
             .execute([list])?;
         }
         if !work.staged.is_empty() {
-            let mut rows: Vec<(i64, String)> = work
+            let mut rows: Vec<(i64, usize)> = work
                 .staged
                 .drain()
-                .map(|(id, tokens)| (cached_rowid(id), tokens))
+                .map(|(id, put)| (cached_rowid(id), put))
                 .collect();
             rows.sort_unstable_by_key(|(rowid, _)| *rowid);
-            let list = json_array(
-                rows.iter()
-                    .map(|(rowid, tokens)| format!("[{rowid},{}]", Value::from(tokens.as_str()))),
-            );
+            let list = json_array(rows.iter().map(|(rowid, put)| {
+                let text = tokens.get(*put).map_or("", String::as_str);
+                format!("[{rowid},{}]", Value::from(text))
+            }));
             tx.prepare_cached(
                 "INSERT INTO discovery(rowid, tokens)
                  SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
@@ -632,9 +713,31 @@ impl Writer {
         ])?;
         tx.prepare_cached("UPDATE peers SET last_synced_ms = ?2 WHERE id = ?1")?
             .execute(params![b.peer_id, now])?;
-        tx.commit()?;
+        // Committed without the WAL auto-checkpoint, which after a page of thousands of rows
+        // would copy all of them into the database file before this returns (the commit is
+        // durable either way); see `checkpoint_wal`.
+        let autocheckpoint: i64 = tx.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
+        tx.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let committed = tx.commit();
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", autocheckpoint)?;
+        committed?;
         out.cached = u64_of(work.records);
         Ok(out)
+    }
+
+    /// Copies what the write-ahead log holds into the database file, as far as readers
+    /// allow, without waiting for them (`PRAGMA wal_checkpoint(PASSIVE)`). [`Writer::apply_sync`]
+    /// leaves this to its caller, to run once a sync cycle is over rather than inside
+    /// every page's commit; otherwise the next commit on a connection that auto-checkpoints
+    /// (the ledger's) does it.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn checkpoint_wal(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Forgets everything synced from a peer: its log state, checkpoints and cached records

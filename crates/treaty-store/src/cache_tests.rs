@@ -1089,6 +1089,124 @@ fn ten_thousand_puts_in_one_batch() {
 }
 
 #[test]
+fn tokens_built_on_the_helper_thread_index_the_right_rows() {
+    let mut db = Db::new();
+    // More puts than TOKENS_PARALLEL_MIN, with puts replaced and removed within the batch.
+    let mut changes = Vec::new();
+    for i in 0..300u64 {
+        changes.push(put(
+            i,
+            &format!("k{i}"),
+            1,
+            card(&format!("zq{i} first"), "x"),
+        ));
+    }
+    for i in 0..100u64 {
+        changes.push(put(
+            300 + i,
+            &format!("k{i}"),
+            2,
+            card(&format!("zr{i} second"), "x"),
+        ));
+    }
+    for i in 100..150u64 {
+        changes.push(del(300 + i, &format!("k{i}"), 2));
+    }
+    let out = db.sync("p-a", 0, 450, &changes, 1).expect("sync");
+    assert_eq!(
+        out,
+        SyncOutcome {
+            puts: 400,
+            deletes: 50,
+            cached: 250
+        }
+    );
+    assert_eq!(db.indexed(), 250);
+    let r = db.reader();
+    for i in 0..300u64 {
+        let expected: Vec<String> = if i < 150 {
+            Vec::new()
+        } else {
+            vec![format!("k{i}@node-a")]
+        };
+        assert_eq!(found(&r, &query(&format!("zq{i}"))), expected, "zq{i}");
+    }
+    for i in 0..100u64 {
+        assert_eq!(
+            found(&r, &query(&format!("zr{i}"))),
+            [format!("k{i}@node-a")]
+        );
+    }
+    // A second batch over cached rows (the lookup path).
+    let changes: Vec<CacheChange> = (150..450u64)
+        .map(|i| {
+            put(
+                300 + i,
+                &format!("k{i}"),
+                3,
+                card(&format!("zs{i} third"), "x"),
+            )
+        })
+        .collect();
+    db.sync("p-a", 450, 750, &changes, 2).expect("second sync");
+    assert_eq!(db.indexed(), 100 + 300);
+    for i in 150..300u64 {
+        assert!(found(&r, &query(&format!("zq{i}"))).is_empty(), "zq{i}");
+    }
+    for i in 150..450u64 {
+        assert_eq!(
+            found(&r, &query(&format!("zs{i}"))),
+            [format!("k{i}@node-a")]
+        );
+    }
+}
+
+#[test]
+fn a_sync_leaves_the_wal_checkpoint_to_the_caller() {
+    let mut db = Db::new();
+    let autocheckpoint = |w: &Writer| -> i64 {
+        w.conn
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .expect("pragma")
+    };
+    let before = autocheckpoint(&db.w);
+    assert!(before > 0);
+    // Enough rows to pass the auto-checkpoint threshold in one commit.
+    let changes: Vec<CacheChange> = (0..3_000u64)
+        .map(|i| {
+            put(
+                i,
+                &format!("k{i}"),
+                1,
+                card(&format!("agent {i}"), &"d".repeat(1_000)),
+            )
+        })
+        .collect();
+    db.sync("p-a", 0, 3_000, &changes, 1).expect("sync");
+    assert_eq!(autocheckpoint(&db.w), before, "setting restored");
+    let pending = |path: &Path| -> (i64, i64) {
+        let conn = Connection::open(path).expect("conn");
+        // (log frames, frames checkpointed) after a no-op passive checkpoint attempt.
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(1)?, r.get(2)?))
+        })
+        .expect("checkpoint")
+    };
+    let wal = db.path.with_extension("db-wal");
+    assert!(std::fs::metadata(&wal).expect("wal").len() > 4 * 1024 * 1024);
+    db.w.checkpoint_wal().expect("checkpoint");
+    let (log, done) = pending(&db.path);
+    assert_eq!(log, done);
+    assert_eq!(
+        db.reader()
+            .cached_records("agent-card", "k42")
+            .expect("row")
+            .len(),
+        1
+    );
+}
+
+#[test]
 fn a_version_6_database_migrates() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("v6.db");

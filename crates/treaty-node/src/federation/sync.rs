@@ -371,9 +371,28 @@ pub async fn cycle(state: &AppState, peer_id: &str) -> Result<CycleReport, Cycle
     super::cards::refresh_card(state, peer_id).await?;
     super::drift::check_peer(state, peer_id).map_err(local)?;
     report.cards = super::cards::pull_cards(state, peer_id).await?;
-    pull_feed(state, peer_id, &mut report).await?;
+    let pulled = pull_feed(state, peer_id, &mut report).await;
+    if report.pages > 0 {
+        checkpoint_later(state);
+    }
+    pulled?;
     metrics::counter!(crate::telemetry::SYNC_ENTRIES).increment(report.entries);
     Ok(report)
+}
+
+/// Checkpoints the store's WAL after a cycle that applied pages (`apply_sync` leaves that
+/// to its caller): on the blocking pool and not awaited, so that the cycle's caller is
+/// answered first. The pages are durable without it.
+fn checkpoint_later(state: &AppState) {
+    let st = state.clone();
+    drop(tokio::task::spawn_blocking(move || {
+        let Ok(mut w) = st.admin.lock() else {
+            return;
+        };
+        if let Err(e) = w.checkpoint_wal() {
+            tracing::warn!(error = %e, "WAL checkpoint after a sync cycle failed");
+        }
+    }));
 }
 
 /// The peer's current entry, its ledger verifier key and origin.
@@ -458,7 +477,16 @@ pub(super) async fn fetch_page(
     FeedPage::parse(&bytes).map_err(|e| call("sync_answer_invalid", format!("GET {url}: {e}")))
 }
 
-/// Pulls the feed until caught up (or the page budget of one cycle is spent).
+/// The size a checkpoint note states (its second line), unverified: only a hint of whether
+/// the peer has more, to fetch the next page while this one is verified and applied.
+fn stated_size(note: &str) -> Option<u64> {
+    note.lines().nth(1)?.parse().ok()
+}
+
+/// Pulls the feed until caught up (or the page budget of one cycle is spent). While a page is
+/// verified and applied (on the blocking pool), the next one is already requested when
+/// the page's checkpoint says there is more; it is verified like any other, from the
+/// state the page before it left, so a wrong guess costs a request and nothing else.
 async fn pull_feed(
     state: &AppState,
     peer_id: &str,
@@ -466,74 +494,52 @@ async fn pull_feed(
 ) -> Result<(), CycleError> {
     let (peer, key, origin) = peer_ledger(state, peer_id)?;
     let max_records = peer.license.as_ref().map(|l| l.max_records);
+    let page_entries = state.federation.settings.sync_page_entries;
     let mut log = load_log(state, peer_id)?;
-    for _ in 0..SYNC_PAGES_PER_CYCLE_MAX {
-        let page_entries = state.federation.settings.sync_page_entries;
-        let page = fetch_page(state, &peer, log.size, page_entries).await?;
-        let applied = verify_page(&log, &page, &key, &origin)
-            .map_err(|d| CycleError::Discrepancy(Box::new(d)))?;
-        let changes = changes_of(&applied.entries, &page);
-        let new_log = PeerLogRow {
-            peer_id: peer_id.to_owned(),
-            size: applied.log.size,
-            range: applied.log.range.clone(),
-            checkpoint: applied.log.checkpoint.clone(),
-            checkpoint_size: applied.log.checkpoint_size,
-            updated_ms: state.clock.now_ms(),
-        };
-        let checkpoint_size = applied.checkpoint.size();
+    let mut page = fetch_page(state, &peer, log.size, page_entries).await?;
+    for n in 1..=SYNC_PAGES_PER_CYCLE_MAX {
         let from_size = log.size;
-        // Applying a page is SQLite work of up to a few hundred milliseconds: off the async
-        // threads, so requests keep being served meanwhile.
-        let (st, id, node_id, checkpoint) = (
-            state.clone(),
-            peer_id.to_owned(),
-            peer.row.node_id.clone(),
-            page.checkpoint,
+        let end = u64::try_from(page.entries.len())
+            .ok()
+            .and_then(|len| from_size.checked_add(len));
+        let ahead = end.filter(|end| {
+            n < SYNC_PAGES_PER_CYCLE_MAX
+                && *end > from_size
+                && stated_size(&page.checkpoint).is_some_and(|size| size > *end)
+        });
+        let applying = apply_page(
+            state,
+            peer_id,
+            &peer,
+            (key.clone(), origin.clone()),
+            log,
+            page,
+            max_records,
         );
-        let outcome = tokio::task::spawn_blocking(move || {
-            let mut w = st
-                .admin
-                .lock()
-                .map_err(|_| local("store lock poisoned"))?;
-            if let Some(max) = max_records {
-                let puts = changes
-                    .iter()
-                    .filter(|c| matches!(c, CacheChange::Put(_)))
-                    .count() as u64;
-                let cached = w.cached_count(&id).map_err(local)?;
-                if cached + puts > max {
-                    return Err(call(
-                        "license_max_records",
-                        format!(
-                            "the peer's license allows {max} cached records; {cached} are cached and the page brings up to {puts} more"
-                        ),
-                    ));
-                }
+        let prefetch = async {
+            match ahead {
+                Some(since) => Some(fetch_page(state, &peer, since, page_entries).await),
+                None => None,
             }
-            w.apply_sync(&SyncBatch {
-                peer_id: &id,
-                source_registry: &node_id,
-                from_size,
-                log: &new_log,
-                changes: &changes,
-                checkpoint_size,
-                checkpoint: &checkpoint,
-                now_ms: st.clock.now_ms(),
-            })
-            .map_err(local)
-        })
-        .await
-        .map_err(local)??;
+        };
+        let (applied, next) = tokio::join!(applying, prefetch);
+        let (applied, checkpoint_size, outcome) = applied?;
         report.pages += 1;
-        report.entries += applied.log.size - from_size;
+        report.entries += applied.size - from_size;
         report.puts += outcome.puts;
         report.deletes += outcome.deletes;
-        report.size = applied.log.size;
-        log = applied.log;
-        if log.size >= applied.checkpoint.size() {
+        report.size = applied.size;
+        log = applied;
+        if log.size >= checkpoint_size {
             return Ok(());
         }
+        if n == SYNC_PAGES_PER_CYCLE_MAX {
+            break;
+        }
+        page = match next {
+            Some(next) if ahead == Some(log.size) => next?,
+            _ => fetch_page(state, &peer, log.size, page_entries).await?,
+        };
     }
     // More to pull: ask for another cycle at once.
     let _ = state
@@ -543,20 +549,87 @@ async fn pull_feed(
     Ok(())
 }
 
+/// Verifies one page against `log` and applies it, on the blocking pool (both are CPU and
+/// SQLite work of up to a few hundred milliseconds, kept off the async threads so requests
+/// keep being served). Answers the state after it, its checkpoint's size and what the
+/// store did.
+async fn apply_page(
+    state: &AppState,
+    peer_id: &str,
+    peer: &PeerEntry,
+    (key, origin): (String, String),
+    log: PeerLog,
+    page: FeedPage,
+    max_records: Option<u64>,
+) -> Result<(PeerLog, u64, treaty_store::SyncOutcome), CycleError> {
+    let (st, id, node_id) = (state.clone(), peer_id.to_owned(), peer.row.node_id.clone());
+    tokio::task::spawn_blocking(move || {
+        let applied = verify_page(&log, &page, &key, &origin)
+            .map_err(|d| CycleError::Discrepancy(Box::new(d)))?;
+        let checkpoint_size = applied.checkpoint.size();
+        let new_log = PeerLogRow {
+            peer_id: id.clone(),
+            size: applied.log.size,
+            range: applied.log.range.clone(),
+            checkpoint: applied.log.checkpoint.clone(),
+            checkpoint_size: applied.log.checkpoint_size,
+            updated_ms: st.clock.now_ms(),
+        };
+        let FeedPage {
+            since,
+            entries: feed,
+            checkpoint,
+            ..
+        } = page;
+        let changes = changes_of(applied.entries, since, feed);
+        let mut w = st
+            .admin
+            .lock()
+            .map_err(|_| local("store lock poisoned"))?;
+        if let Some(max) = max_records {
+            let puts = changes
+                .iter()
+                .filter(|c| matches!(c, CacheChange::Put(_)))
+                .count() as u64;
+            let cached = w.cached_count(&id).map_err(local)?;
+            if cached + puts > max {
+                return Err(call(
+                    "license_max_records",
+                    format!(
+                        "the peer's license allows {max} cached records; {cached} are cached and the page brings up to {puts} more"
+                    ),
+                ));
+            }
+        }
+        let outcome = w
+            .apply_sync(&SyncBatch {
+                peer_id: &id,
+                source_registry: &node_id,
+                from_size: log.size,
+                log: &new_log,
+                changes: &changes,
+                checkpoint_size,
+                checkpoint: &checkpoint,
+                now_ms: st.clock.now_ms(),
+            })
+            .map_err(local)?;
+        Ok((applied.log, checkpoint_size, outcome))
+    })
+    .await
+    .map_err(local)?
+}
+
 /// The cache changes a verified page brings: record puts and tombstones, in order. The
 /// leaf bytes are the page's own, already verified (they hash to the leaves the checkpoint
-/// signs), so nothing is serialized again.
-fn changes_of(entries: &[(u64, LedgerEntry)], page: &FeedPage) -> Vec<CacheChange> {
-    let leaves: HashMap<u64, &[u8]> = page
-        .entries
-        .iter()
-        .filter_map(|e| match e {
-            FeedEntry::Full { index, leaf } => Some((*index, leaf.as_slice())),
-            FeedEntry::Hash { .. } => None,
-        })
-        .collect();
+/// signs), moved out of the page rather than serialized again; `feed` holds the entries
+/// from index `since` on.
+fn changes_of(
+    entries: Vec<(u64, LedgerEntry)>,
+    since: u64,
+    mut feed: Vec<FeedEntry>,
+) -> Vec<CacheChange> {
     entries
-        .iter()
+        .into_iter()
         .filter_map(|(index, entry)| match entry {
             LedgerEntry::Record {
                 collection,
@@ -566,15 +639,19 @@ fn changes_of(entries: &[(u64, LedgerEntry)], page: &FeedPage) -> Vec<CacheChang
                 body,
                 time_ms,
             } => {
-                let leaf = leaves.get(index)?.to_vec();
+                let slot = usize::try_from(index.checked_sub(since)?).ok()?;
+                let leaf = match feed.get_mut(slot)? {
+                    FeedEntry::Full { leaf, .. } => std::mem::take(leaf),
+                    FeedEntry::Hash { .. } => return None,
+                };
                 Some(CacheChange::Put(CachePut {
-                    source_index: *index,
+                    source_index: index,
                     collection: collection.to_string(),
                     key: key.to_string(),
-                    version: *version,
+                    version,
                     leaf,
-                    body: body.clone().unwrap_or(Value::Null),
-                    time_ms: *time_ms,
+                    body: body.unwrap_or(Value::Null),
+                    time_ms,
                 }))
             }
             LedgerEntry::Record {
@@ -584,10 +661,10 @@ fn changes_of(entries: &[(u64, LedgerEntry)], page: &FeedPage) -> Vec<CacheChang
                 op: Operation::Delete,
                 ..
             } => Some(CacheChange::Delete {
-                source_index: *index,
+                source_index: index,
                 collection: collection.to_string(),
                 key: key.to_string(),
-                version: *version,
+                version,
             }),
             _ => None,
         })
