@@ -302,17 +302,7 @@ impl SequencerHandle {
     pub async fn events(&self, events: Vec<EventChange>) -> Result<Vec<WriteAck>, WriteError> {
         let mut waits = Vec::with_capacity(events.len());
         for e in events {
-            let (reply, rx) = oneshot::channel();
-            let cmd = WriteCommand {
-                change: Change::Event(Box::new(e)),
-                reply,
-            };
-            match self.tx.try_send(cmd) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => return Err(WriteError::Busy),
-                Err(TrySendError::Disconnected(_)) => return Err(WriteError::Stopped),
-            }
-            waits.push(rx);
+            waits.push(self.enqueue(Change::Event(Box::new(e)))?);
         }
         let mut acks = Vec::with_capacity(waits.len());
         for rx in waits {
@@ -322,14 +312,22 @@ impl SequencerHandle {
     }
 
     async fn submit(&self, change: Change) -> Result<WriteAck, WriteError> {
+        self.enqueue(change)?
+            .await
+            .unwrap_or(Err(WriteError::Stopped))
+    }
+
+    /// Queues a change without waiting; the receiver gets its outcome.
+    fn enqueue(
+        &self,
+        change: Change,
+    ) -> Result<oneshot::Receiver<Result<WriteAck, WriteError>>, WriteError> {
         let (reply, rx) = oneshot::channel();
-        let cmd = WriteCommand { change, reply };
-        match self.tx.try_send(cmd) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(WriteError::Busy),
-            Err(TrySendError::Disconnected(_)) => return Err(WriteError::Stopped),
+        match self.tx.try_send(WriteCommand { change, reply }) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(WriteError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(WriteError::Stopped),
         }
-        rx.await.unwrap_or(Err(WriteError::Stopped))
     }
 }
 

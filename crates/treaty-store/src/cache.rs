@@ -275,7 +275,7 @@ pub struct BaselineRow {
 }
 
 /// `v` as a stored integer, refusing values SQLite cannot hold.
-fn stored_int(v: u64, what: &str) -> Result<i64, StoreError> {
+pub(crate) fn stored_int(v: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} {v} is out of range")))
 }
 
@@ -923,7 +923,7 @@ fn baseline_of(r: &Row<'_>) -> Result<BaselineRow, StoreError> {
 }
 
 /// Every row `sql` selects with `args`, converted by `of`.
-fn rows<T>(
+pub(crate) fn rows<T>(
     conn: &Connection,
     sql: &str,
     args: impl rusqlite::Params,

@@ -20,6 +20,7 @@
 //! ([`crate::Effect::Event`]). A crash in between leaves the row queued; it is never lost
 //! and never written twice.
 
+use crate::cache::{rows, stored_int};
 use crate::{Reader, StoreError, Writer, i64_of, u64_of};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde_json::Value;
@@ -150,11 +151,6 @@ pub struct FedEventRow {
     pub time_ms: u64,
 }
 
-/// Rejects integers SQLite cannot hold.
-fn stored(v: u64, what: &str) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} {v} exceeds 2^63 - 1")))
-}
-
 fn root_of(bytes: &[u8]) -> Result<Hash, StoreError> {
     Hash::try_from(bytes).map_err(|_| StoreError::Corrupt("stored root is not 32 bytes".into()))
 }
@@ -165,7 +161,7 @@ fn insert_pending(conn: &Connection, e: &PendingEvent) -> Result<(), StoreError>
             "a pending event is a JSON object".into(),
         ));
     }
-    let size = e.size.map(|s| stored(s, "size")).transpose()?;
+    let size = e.size.map(|s| stored_int(s, "size")).transpose()?;
     conn.prepare_cached(
         "INSERT INTO pending_events(kind, peer_id, size, document, created_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -175,7 +171,7 @@ fn insert_pending(conn: &Connection, e: &PendingEvent) -> Result<(), StoreError>
         e.peer_id,
         size,
         e.document.to_string(),
-        stored(e.created_ms, "created_ms")?
+        stored_int(e.created_ms, "created_ms")?
     ])?;
     Ok(())
 }
@@ -215,27 +211,15 @@ impl Writer {
             .execute(params![
                 s.origin,
                 s.peer_id,
-                stored(s.size, "size")?,
+                stored_int(s.size, "size")?,
                 &s.root[..],
                 s.note,
-                stored(s.updated_ms, "updated_ms")?
+                stored_int(s.updated_ms, "updated_ms")?
             ])?;
             insert_pending(&tx, &u.event)?;
         }
         tx.commit()?;
         Ok(())
-    }
-
-    /// Removes the witness state of `origin` (the operator forgets a log; its next
-    /// checkpoint is taken as a first one).
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub fn forget_witness_state(&mut self, origin: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM witness_state WHERE origin = ?1", [origin])?
-            > 0)
     }
 
     /// Stores cosignatures a witness returned on checkpoint `size`, moves the witness's
@@ -263,11 +247,11 @@ impl Writer {
                    cosigned_at = excluded.cosigned_at, received_ms = excluded.received_ms",
             )?
             .execute(params![
-                stored(c.size, "size")?,
+                stored_int(c.size, "size")?,
                 c.witness,
                 c.line,
-                stored(c.cosigned_at, "cosigned_at")?,
-                stored(c.received_ms, "received_ms")?
+                stored_int(c.cosigned_at, "cosigned_at")?,
+                stored_int(c.received_ms, "received_ms")?
             ])?;
         }
         set_progress(&tx, witness, peer_id, size, now_ms)?;
@@ -291,14 +275,6 @@ impl Writer {
     ) -> Result<(), StoreError> {
         set_progress(&self.conn, witness, peer_id, size, now_ms)
     }
-
-    /// Queues one ledger event.
-    ///
-    /// # Errors
-    /// [`StoreError::Invalid`] for an event that is not an object; SQLite errors.
-    pub fn add_pending_event(&mut self, event: &PendingEvent) -> Result<(), StoreError> {
-        insert_pending(&self.conn, event)
-    }
 }
 
 fn set_progress(
@@ -316,8 +292,8 @@ fn set_progress(
     .execute(params![
         witness,
         peer_id,
-        stored(size, "size")?,
-        stored(now_ms, "updated_ms")?
+        stored_int(size, "size")?,
+        stored_int(now_ms, "updated_ms")?
     ])?;
     Ok(())
 }
@@ -332,7 +308,7 @@ pub(crate) fn apply_event(
     pending_id: Option<i64>,
     time_ms: u64,
 ) -> Result<(), StoreError> {
-    let size = size.map(|s| stored(s, "size")).transpose()?;
+    let size = size.map(|s| stored_int(s, "size")).transpose()?;
     conn.prepare_cached(
         "INSERT INTO fed_events(ledger_index, kind, peer_id, size, time_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -398,19 +374,6 @@ fn fed_event_of(r: &Row<'_>) -> Result<FedEventRow, StoreError> {
     })
 }
 
-fn collect<T>(
-    conn: &Connection,
-    sql: &str,
-    args: impl rusqlite::Params,
-    of: fn(&Row<'_>) -> Result<T, StoreError>,
-) -> Result<Vec<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt
-        .query_map(args, |r| Ok(of(r)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter().collect()
-}
-
 const STATE_COLUMNS: &str = "origin, peer_id, size, root, note, updated_ms";
 const COSIGNATURE_COLUMNS: &str = "size, witness, line, cosigned_at, received_ms";
 const EVENT_COLUMNS: &str = "ledger_index, kind, peer_id, size, time_ms";
@@ -439,7 +402,7 @@ macro_rules! witness_reads {
                 &self,
                 origin: &str,
             ) -> Result<Option<WitnessStateRow>, StoreError> {
-                Ok(collect(
+                Ok(rows(
                     &self.conn,
                     &format!("SELECT {STATE_COLUMNS} FROM witness_state WHERE origin = ?1"),
                     [origin],
@@ -453,7 +416,7 @@ macro_rules! witness_reads {
             /// # Errors
             /// SQLite errors, or a stored root that is not 32 bytes.
             pub fn witness_states(&self) -> Result<Vec<WitnessStateRow>, StoreError> {
-                collect(
+                rows(
                     &self.conn,
                     &format!("SELECT {STATE_COLUMNS} FROM witness_state ORDER BY origin"),
                     [],
@@ -479,7 +442,7 @@ macro_rules! witness_reads {
             /// # Errors
             /// SQLite errors.
             pub fn cosignatures(&self, size: u64) -> Result<Vec<CosignatureRow>, StoreError> {
-                collect(
+                rows(
                     &self.conn,
                     &format!(
                         "SELECT {COSIGNATURE_COLUMNS} FROM cosignatures WHERE size = ?1
@@ -510,7 +473,7 @@ macro_rules! witness_reads {
             /// # Errors
             /// SQLite errors, or a stored document that is not JSON.
             pub fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, StoreError> {
-                collect(
+                rows(
                     &self.conn,
                     "SELECT id, kind, peer_id, size, document, created_ms FROM pending_events
                      ORDER BY id LIMIT ?1",
@@ -533,7 +496,7 @@ macro_rules! witness_reads {
             ) -> Result<Vec<FedEventRow>, StoreError> {
                 let after = after.map_or(-1, i64_of);
                 match peer_id {
-                    Some(p) => collect(
+                    Some(p) => rows(
                         &self.conn,
                         &format!(
                             "SELECT {EVENT_COLUMNS} FROM fed_events
@@ -543,7 +506,7 @@ macro_rules! witness_reads {
                         params![kind, p, after, limit],
                         fed_event_of,
                     ),
-                    None => collect(
+                    None => rows(
                         &self.conn,
                         &format!(
                             "SELECT {EVENT_COLUMNS} FROM fed_events
@@ -565,7 +528,7 @@ macro_rules! witness_reads {
                 kind: &str,
                 peer_id: &str,
             ) -> Result<Option<FedEventRow>, StoreError> {
-                Ok(collect(
+                Ok(rows(
                     &self.conn,
                     &format!(
                         "SELECT {EVENT_COLUMNS} FROM fed_events WHERE kind = ?1 AND peer_id = ?2
@@ -791,10 +754,15 @@ mod tests {
             w.set_witness_progress("w2", None, u64::MAX, 4),
             Err(StoreError::Invalid(_))
         ));
-        // A non-object event is refused.
+        // A non-object event is refused, with the rest of its transaction.
         let mut bad = event;
         bad.document = json!([1]);
-        assert!(w.add_pending_event(&bad).is_err());
+        assert!(
+            w.add_cosignatures("w3", None, 7, &[row(7, "w3")], &[bad], 5)
+                .is_err()
+        );
+        assert_eq!(r.witness_progress("w3").expect("w3"), 0);
+        assert!(r.cosignatures(7).expect("at 7").is_empty());
         assert!(w.checkpoint_note(0).expect("none").is_none());
     }
 }

@@ -45,7 +45,7 @@ use treaty_federation::witness::{
 };
 use treaty_federation::{ForkEvidence, PeerEvent, PeerStatus, TrustLevel};
 use treaty_note::{
-    Checkpoint, KEY_TYPE_COSIGNATURE_V1, KEY_TYPE_ED25519, MAX_SIGNATURES, Policy, VerifierKey,
+    Checkpoint, KEY_TYPE_COSIGNATURE_V1, KEY_TYPE_ED25519, MAX_SIGNATURES, VerifierKey,
 };
 use treaty_store::{
     CosignatureRow, DiscrepancyRow, PendingEvent, StoreError, WitnessStateRow, WitnessUpdate,
@@ -292,21 +292,6 @@ impl WitnessService {
         };
         pick.filter(|p| p.size > index)
             .map(|p| (p.size, p.note.clone()))
-    }
-
-    /// The newest cosigned checkpoints (any, and meeting the quorum).
-    #[must_use]
-    pub fn cosigned(
-        &self,
-    ) -> (
-        Option<Arc<CosignedCheckpoint>>,
-        Option<Arc<CosignedCheckpoint>>,
-    ) {
-        let c = self
-            .cosigned
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (c.latest.clone(), c.quorum.clone())
     }
 }
 
@@ -783,19 +768,6 @@ fn assemble(size: u64, note: &str, rows: &[CosignatureRow]) -> CosignedCheckpoin
         size,
         note: out,
         witnesses: n,
-    }
-}
-
-/// Whether `policy` is met by the cosignatures on `note` (verified against the policy's
-/// witness keys).
-#[must_use]
-pub fn quorum_met(policy: &Policy, note: &str, log_key: &VerifierKey) -> bool {
-    match treaty_note::open_checkpoint(note, log_key, &policy.witness_keys()) {
-        Ok(opened) => {
-            let keys: Vec<VerifierKey> = opened.cosignatures.into_iter().map(|c| c.key).collect();
-            policy.satisfied_by(&keys)
-        }
-        Err(_) => false,
     }
 }
 
