@@ -39,7 +39,7 @@ use treaty_store::{
     CacheChange, CachePut, PeerLogRow, PeerRow, Reader, SearchQuery, SourceFilter, SyncBatch,
     Writer,
 };
-use treaty_types::{LedgerEntry, Operation};
+use treaty_types::{LeafEntry, LedgerEntry, Operation};
 
 /// The four parts.
 #[derive(Debug, clap::Subcommand)]
@@ -698,7 +698,7 @@ impl Shadow {
                     FeedItem::Leaf(i, leaf) => Some((*i, leaf)),
                     FeedItem::Hash(_) => None,
                 })
-                .map(|(i, l)| Ok((i, l, LedgerEntry::from_leaf_bytes(l)?)))
+                .map(|(i, l)| Ok((i, l, LedgerEntry::read_leaf(l)?)))
                 .collect::<Result<Vec<_>>>()?;
             s.parse += t.elapsed();
             let t = Instant::now();
@@ -734,39 +734,26 @@ impl Shadow {
 
 /// The cache changes of verified entries, as the node's sync worker makes them (each put
 /// owns a copy of the page's leaf bytes; the node moves them out of the page).
-fn changes_of(entries: &[(u64, &Vec<u8>, LedgerEntry)]) -> Vec<CacheChange> {
+fn changes_of(entries: &[(u64, &Vec<u8>, LeafEntry)]) -> Vec<CacheChange> {
     entries
         .iter()
         .filter_map(|(index, leaf, entry)| match entry {
-            LedgerEntry::Record {
-                collection,
-                key,
-                version,
-                op: Operation::Put,
-                body,
-                time_ms,
-            } => Some(CacheChange::Put(CachePut {
+            LeafEntry::Record(r) if r.op == Operation::Put => Some(CacheChange::Put(CachePut {
                 source_index: *index,
-                collection: collection.to_string(),
-                key: key.to_string(),
-                version: *version,
+                collection: r.collection.to_string(),
+                key: r.key.to_string(),
+                version: r.version,
                 leaf: (*leaf).clone(),
-                body: body.clone().unwrap_or(Value::Null),
-                time_ms: *time_ms,
+                body: r.body_text(leaf).unwrap_or("null").to_owned(),
+                time_ms: r.time_ms,
             })),
-            LedgerEntry::Record {
-                collection,
-                key,
-                version,
-                op: Operation::Delete,
-                ..
-            } => Some(CacheChange::Delete {
+            LeafEntry::Record(r) => Some(CacheChange::Delete {
                 source_index: *index,
-                collection: collection.to_string(),
-                key: key.to_string(),
-                version: *version,
+                collection: r.collection.to_string(),
+                key: r.key.to_string(),
+                version: r.version,
             }),
-            _ => None,
+            LeafEntry::Other(_) => None,
         })
         .collect()
 }
@@ -986,7 +973,7 @@ fn print_summary(runs: &[SyncRun], goal_ms: f64) {
     row("A: JSON parse of the pages", stage(|s| s.json));
     row("A: leaf hashes + compact range", stage(|s| s.hash));
     row(
-        "A: `LedgerEntry::from_leaf_bytes` (canonical-form check and parse)",
+        "A: `LedgerEntry::read_leaf` (canonical-form check, bodies left as text)",
         stage(|s| s.parse),
     );
     row(
@@ -1179,7 +1166,7 @@ fn build_cache(path: &Path, corpus: &Corpus, records: usize) -> Result<CacheBuil
                     key,
                     version: 1,
                     leaf,
-                    body: card,
+                    body: card.to_string(),
                     time_ms: i as u64,
                 }))
             })

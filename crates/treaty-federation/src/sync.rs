@@ -64,7 +64,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use treaty_merkle::{CompactRange, Hash, MAX_PROOF_HASHES, leaf_hash, verify_consistency};
 use treaty_note::{Checkpoint, MAX_NOTE_BYTES, Note, NoteError, VerifierKey};
-use treaty_types::LedgerEntry;
+use treaty_types::{LeafEntry, LedgerEntry};
 
 use crate::FedError;
 use crate::error::clip;
@@ -205,8 +205,10 @@ impl PeerLog {
 pub struct Applied {
     /// The state after the page, to persist in place of the one passed in.
     pub log: PeerLog,
-    /// The [`FeedEntry::Full`] entries, parsed, with their index, in order.
-    pub entries: Vec<(u64, LedgerEntry)>,
+    /// The [`FeedEntry::Full`] entries, parsed, with their index, in order. Record bodies
+    /// are not built: each is the canonical text at [`treaty_types::RecordLeaf::body`] in the page's leaf
+    /// bytes (a sync stores bodies as text, and building them cost more than the rest).
+    pub entries: Vec<(u64, LeafEntry)>,
     /// How many entries came as a leaf hash only.
     pub hashes_only: u64,
     /// The page's checkpoint, verified: the peer's current size and root. The puller has
@@ -649,7 +651,7 @@ pub fn verify_page(
         let (index, hash) = match entry {
             FeedEntry::Full { index, leaf } => {
                 let hash = leaf_hash(leaf);
-                let parsed = LedgerEntry::from_leaf_bytes(leaf).map_err(|e| {
+                let parsed = LedgerEntry::read_leaf(leaf).map_err(|e| {
                     w.report(
                         DiscrepancyKind::MalformedEntry,
                         format!(
@@ -1036,14 +1038,8 @@ mod tests {
         assert_eq!(
             applied.entries,
             vec![
-                (
-                    0,
-                    LedgerEntry::from_leaf_bytes(&peer.leaves[0]).expect("e0")
-                ),
-                (
-                    2,
-                    LedgerEntry::from_leaf_bytes(&peer.leaves[2]).expect("e2")
-                ),
+                (0, LedgerEntry::read_leaf(&peer.leaves[0]).expect("e0")),
+                (2, LedgerEntry::read_leaf(&peer.leaves[2]).expect("e2")),
             ]
         );
     }

@@ -28,7 +28,7 @@
 //! kept when the peer is deleted or its sync is reset. Everything else here belongs to the
 //! peer and goes with it (`Writer::delete_peer`).
 
-use crate::federation::{STORED_JSON_DEPTH_MAX, check_depth, nests_too_deep};
+use crate::federation::{STORED_JSON_DEPTH_MAX, check_depth, text_nests_too_deep};
 use crate::search::{cached_rowid, cached_tokens};
 use crate::{Reader, StoreError, Writer, i64_of, u64_of};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -146,8 +146,10 @@ pub struct CachePut {
     pub version: u64,
     /// The entry's exact leaf bytes (what the peer's tree commits to).
     pub leaf: Vec<u8>,
-    /// The record body.
-    pub body: Value,
+    /// The record body: the JSON text it has in the leaf (canonical, so stored as is).
+    /// Carried as text because a sync stores thousands per page: building a `Value` per
+    /// body and serializing it again cost more than the rest of applying it.
+    pub body: String,
     /// When the peer sequenced it, Unix milliseconds.
     pub time_ms: u64,
 }
@@ -335,7 +337,7 @@ fn validate(b: &SyncBatch<'_>) -> Result<(), StoreError> {
         if let CacheChange::Put(p) = c {
             stored_int(p.version, "version")?;
             stored_int(p.time_ms, "time_ms")?;
-            if nests_too_deep(&p.body) {
+            if text_nests_too_deep(&p.body) {
                 return invalid(format!(
                     "body of entry {index} nests deeper than {STORED_JSON_DEPTH_MAX} levels"
                 ));
@@ -385,7 +387,11 @@ impl<'a> Tokens<'a> {
             }
             let tokens = chunk
                 .iter()
-                .map(|p| cached_tokens(&p.collection, &p.body, self.source_registry))
+                .map(|p| {
+                    // TEMP until tokens-json lands.
+                    let v: Value = serde_json::from_str(&p.body).unwrap_or(Value::Null);
+                    cached_tokens(&p.collection, &v, self.source_registry)
+                })
                 .collect();
             done.push((start, tokens));
         }
@@ -597,7 +603,7 @@ impl Writer {
                             i64_of(p.source_index),
                             checkpoint_size,
                             p.leaf,
-                            p.body.to_string(),
+                            p.body,
                             i64_of(p.time_ms),
                             now
                         ])?;
@@ -650,6 +656,16 @@ impl Writer {
         // json_each. Why not stage into discovery_pending as commit_batch does: a staging
         // insert per row plus the table's pages at commit cost about 15% of a 10,000-put
         // batch (measured: 125 ms against 107 ms on a 2-vCPU VM).
+        //
+        // The segments written here are not merged here: FTS5's automerge would merge
+        // segments inside this transaction (about half of an incremental sync's time when it
+        // triggers), so it is off while this batch's postings are written and back on
+        // before anything else; `Writer::merge_discovery` does that work after the cycle
+        // (crisis merges still bound the segments per level meanwhile).
+        let fts = !work.unindexed.is_empty() || !work.staged.is_empty();
+        if fts {
+            set_automerge(&tx, 0)?;
+        }
         if !work.unindexed.is_empty() {
             let list = json_array(work.unindexed.iter().map(|rowid| rowid.to_string()));
             tx.prepare_cached(
@@ -673,6 +689,11 @@ impl Writer {
                  SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
             )?
             .execute([list])?;
+        }
+        if fts {
+            // FTS5 flushes this batch's postings at this statement's savepoint, before the
+            // setting changes back.
+            set_automerge(&tx, crate::search::DISCOVERY_AUTOMERGE)?;
         }
         // Checkpoints: each counts the cached rows it proves, and goes when none is left.
         if out.puts > 0 {
@@ -738,6 +759,22 @@ impl Writer {
         self.conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         Ok(())
+    }
+
+    /// Does up to `pages` leaf pages of merge work on the discovery index (FTS5's `merge`
+    /// command), on levels holding at least as many segments as automerge would wait for.
+    /// [`Writer::apply_sync`] leaves merging to this, for its caller to run after a cycle;
+    /// answers whether there was work (call again until there is none).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn merge_discovery(&mut self, pages: u32) -> Result<bool, StoreError> {
+        let before = self.conn.total_changes();
+        self.conn
+            .prepare_cached("INSERT INTO discovery(discovery, rank) VALUES ('merge', ?1)")?
+            .execute([pages])?;
+        // FTS5 reports work done as two or more changes (its documented signal).
+        Ok(self.conn.total_changes() - before >= 2)
     }
 
     /// Forgets everything synced from a peer: its log state, checkpoints and cached records
@@ -1139,3 +1176,10 @@ macro_rules! cache_reads {
 
 cache_reads!(Writer);
 cache_reads!(Reader);
+
+/// Sets FTS5's automerge for the discovery index (persistent, and part of `tx`).
+fn set_automerge(tx: &rusqlite::Transaction<'_>, segments: u32) -> Result<(), StoreError> {
+    tx.prepare_cached("INSERT INTO discovery(discovery, rank) VALUES ('automerge', ?1)")?
+        .execute([segments])?;
+    Ok(())
+}

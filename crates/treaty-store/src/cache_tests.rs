@@ -189,7 +189,7 @@ fn put(index: u64, key: &str, version: u64, body: Value) -> CacheChange {
         key: key.into(),
         version,
         leaf: format!("leaf {index}").into_bytes(),
-        body,
+        body: body.to_string(),
         time_ms: 1000 + index,
     })
 }

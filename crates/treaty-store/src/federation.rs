@@ -319,6 +319,36 @@ pub(crate) fn nests_too_deep(v: &Value) -> bool {
     too_deep(v, STORED_JSON_DEPTH_MAX)
 }
 
+/// Whether JSON text nests arrays and objects deeper than [`STORED_JSON_DEPTH_MAX`]: a byte
+/// scan that skips strings (for text stored as is, without being parsed here).
+pub(crate) fn text_nests_too_deep(text: &str) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &c in text.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > STORED_JSON_DEPTH_MAX {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Refuses a JSON value nested deeper than [`STORED_JSON_DEPTH_MAX`].
 pub(crate) fn check_depth(v: &Value, what: &str, id: &str) -> Result<(), StoreError> {
     if nests_too_deep(v) {

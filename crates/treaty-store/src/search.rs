@@ -176,6 +176,10 @@ pub const CANDIDATES_MAX: usize = 1024;
 /// Most words for which score groups are enumerated (`3^4 = 81` field combinations).
 pub const STREAM_TERMS_MAX: usize = 4;
 
+/// FTS5's automerge setting for the discovery index: its default, which local commits use;
+/// [`crate::Writer::apply_sync`] turns it off for its own postings (see there).
+pub(crate) const DISCOVERY_AUTOMERGE: u32 = 4;
+
 /// Schema migration that creates the discovery index.
 pub(crate) const MIGRATION: &str = "
     -- One row per live record. rowid = -(ledger index of its current version): FTS5 walks

@@ -30,13 +30,75 @@
 
 use crate::limits::{JSON_DEPTH_MAX, SAFE_INTEGER_MAX};
 use crate::record::{CollectionName, LedgerEntry, Operation, RecordKey};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::ops::Range;
+
+/// A record entry read from its canonical leaf bytes with the body left as the text it is
+/// in the leaf ([`LedgerEntry::read_leaf`]). A sync applies thousands of these per page and
+/// stores each body as text: building a `serde_json::Value` per body and serializing it
+/// again cost more than everything else it does with an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLeaf {
+    /// The record's collection.
+    pub collection: CollectionName,
+    /// The record's key.
+    pub key: RecordKey,
+    /// The record's version after this mutation.
+    pub version: u64,
+    /// Put or delete.
+    pub op: Operation,
+    /// Where the body's canonical JSON text is within the leaf bytes (`leaf[body]`); `None`
+    /// when the entry has no body (tombstones).
+    pub body: Option<Range<usize>>,
+    /// When the peer's sequencer accepted the mutation, Unix milliseconds.
+    pub time_ms: u64,
+}
+
+impl RecordLeaf {
+    /// The body's canonical JSON text within `leaf` (the bytes this was read from).
+    #[must_use]
+    pub fn body_text<'a>(&self, leaf: &'a [u8]) -> Option<&'a str> {
+        std::str::from_utf8(leaf.get(self.body.clone()?)?).ok()
+    }
+}
+
+/// What [`LedgerEntry::read_leaf`] read: a record with its body as text, or any other entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeafEntry {
+    /// A record mutation.
+    Record(RecordLeaf),
+    /// Any other kind of entry, fully parsed.
+    Other(LedgerEntry),
+}
 
 /// The record entry these canonical leaf bytes are, or `None` when the bytes are not a
 /// record entry this reader can prove canonical (the caller must then use the full parse).
 pub(crate) fn record(bytes: &[u8]) -> Option<LedgerEntry> {
-    let mut r = Reader { b: bytes, i: 0 };
+    let leaf = record_leaf(bytes)?;
+    // The body text is proven canonical; serde_json builds the value from it. (Its own
+    // depth limit, 128, is far above JSON_DEPTH_MAX, which the reader enforced.)
+    let body = match &leaf.body {
+        Some(range) => Some(serde_json::from_slice::<Value>(bytes.get(range.clone())?).ok()?),
+        None => None,
+    };
+    Some(LedgerEntry::Record {
+        collection: leaf.collection,
+        key: leaf.key,
+        version: leaf.version,
+        op: leaf.op,
+        body,
+        time_ms: leaf.time_ms,
+    })
+}
+
+/// [`record`] without building the body: its canonical form is checked and its place in
+/// the bytes returned.
+pub(crate) fn record_leaf(bytes: &[u8]) -> Option<RecordLeaf> {
+    // UTF-8 once for the whole leaf; the reader then only slices it at ASCII bytes.
+    let s = std::str::from_utf8(bytes).ok()?;
+    let mut r = Reader { s, i: 0 };
     r.eat(b'{')?;
     let mut body = None;
     let mut name = r.string()?;
@@ -45,7 +107,9 @@ pub(crate) fn record(bytes: &[u8]) -> Option<LedgerEntry> {
         if r.peek()? != b'{' {
             return None;
         }
-        body = Some(r.value(0)?);
+        let start = r.i;
+        r.value(0)?;
+        body = Some(start..r.i);
         r.eat(b',')?;
         name = r.string()?;
     }
@@ -61,7 +125,7 @@ pub(crate) fn record(bytes: &[u8]) -> Option<LedgerEntry> {
         return None;
     }
     r.member("op")?;
-    let op = match r.string()?.as_str() {
+    let op = match &*r.string()? {
         "put" => Operation::Put,
         "delete" => Operation::Delete,
         _ => return None,
@@ -74,7 +138,7 @@ pub(crate) fn record(bytes: &[u8]) -> Option<LedgerEntry> {
     if r.i != bytes.len() {
         return None;
     }
-    Some(LedgerEntry::Record {
+    Some(RecordLeaf {
         collection,
         key,
         version,
@@ -85,13 +149,14 @@ pub(crate) fn record(bytes: &[u8]) -> Option<LedgerEntry> {
 }
 
 struct Reader<'a> {
-    b: &'a [u8],
+    /// The whole input, valid UTF-8.
+    s: &'a str,
     i: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
+        self.s.as_bytes().get(self.i).copied()
     }
 
     fn eat(&mut self, c: u8) -> Option<()> {
@@ -105,27 +170,36 @@ impl Reader<'_> {
         self.eat(b':')
     }
 
-    /// A canonical string (the opening quote is next).
-    fn string(&mut self) -> Option<String> {
+    /// A canonical string (the opening quote is next), borrowed from the input unless it
+    /// has escapes.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
-        let mut out = String::new();
+        let b = self.s.as_bytes();
+        let mut out: Option<String> = None;
         loop {
-            // The run of raw bytes up to the next quote, backslash or control byte.
+            // The run of raw bytes up to the next quote, backslash or control byte: ASCII
+            // bytes, so the run is on character boundaries.
             let start = self.i;
-            while let Some(&c) = self.b.get(self.i) {
+            while let Some(&c) = b.get(self.i) {
                 if c == b'"' || c == b'\\' || c < 0x20 {
                     break;
                 }
                 self.i += 1;
             }
-            out.push_str(std::str::from_utf8(&self.b[start..self.i]).ok()?);
+            let run = self.s.get(start..self.i)?;
             match self.peek()? {
                 b'"' => {
                     self.i += 1;
-                    return Some(out);
+                    return Some(match out {
+                        None => Cow::Borrowed(run),
+                        Some(mut o) => {
+                            o.push_str(run);
+                            Cow::Owned(o)
+                        }
+                    });
                 }
                 b'\\' => {
-                    let c = match *self.b.get(self.i + 1)? {
+                    let c = match *b.get(self.i + 1)? {
                         b'"' => '"',
                         b'\\' => '\\',
                         b'b' => '\u{8}',
@@ -134,7 +208,7 @@ impl Reader<'_> {
                         b'r' => '\r',
                         b't' => '\t',
                         b'u' => {
-                            let hex = self.b.get(self.i + 2..self.i + 6)?;
+                            let hex = b.get(self.i + 2..self.i + 6)?;
                             let lower = |h: u8| match h {
                                 b'0'..=b'9' => Some(h - b'0'),
                                 b'a'..=b'f' => Some(h - b'a' + 10),
@@ -154,7 +228,9 @@ impl Reader<'_> {
                         _ => return None,
                     };
                     self.i += 2;
-                    out.push(c);
+                    let o = out.get_or_insert_with(String::new);
+                    o.push_str(run);
+                    o.push(c);
                 }
                 // A raw control byte: not JSON.
                 _ => return None,
@@ -178,7 +254,7 @@ impl Reader<'_> {
             self.i += 1;
         }
         let digits = self.i - start;
-        if digits == 0 || (digits > 1 && self.b[start] == b'0') || (negative && n == 0) {
+        if digits == 0 || (digits > 1 && self.s.as_bytes()[start] == b'0') || (negative && n == 0) {
             return None;
         }
         // A fraction or exponent: not an integer in canonical form.
@@ -195,35 +271,34 @@ impl Reader<'_> {
         }
     }
 
-    /// A canonical value; `depth` is that of the value (the body is at 0), and arrays and
-    /// objects at [`JSON_DEPTH_MAX`] or deeper are left to the full parse.
-    fn value(&mut self, depth: usize) -> Option<Value> {
+    /// Reads past a canonical value, checking its form without building it; `depth` is
+    /// that of the value (the body is at 0), and arrays and objects at [`JSON_DEPTH_MAX`]
+    /// or deeper are left to the full parse.
+    fn value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'{' => {
                 if depth >= JSON_DEPTH_MAX {
                     return None;
                 }
                 self.i += 1;
-                let mut map = Map::new();
                 if self.peek()? == b'}' {
                     self.i += 1;
-                    return Some(Value::Object(map));
+                    return Some(());
                 }
+                let mut prev: Option<Cow<'a, str>> = None;
                 loop {
                     let k = self.string()?;
-                    if let Some(prev) = map.keys().next_back() {
-                        if utf16_cmp(prev, &k) != Ordering::Less {
-                            return None;
-                        }
+                    if prev.is_some_and(|p| utf16_cmp(&p, &k) != Ordering::Less) {
+                        return None;
                     }
                     self.eat(b':')?;
-                    let v = self.value(depth + 1)?;
-                    map.insert(k, v);
+                    self.value(depth + 1)?;
+                    prev = Some(k);
                     match self.peek()? {
                         b',' => self.i += 1,
                         b'}' => {
                             self.i += 1;
-                            return Some(Value::Object(map));
+                            return Some(());
                         }
                         _ => return None,
                     }
@@ -234,43 +309,33 @@ impl Reader<'_> {
                     return None;
                 }
                 self.i += 1;
-                let mut items = Vec::new();
                 if self.peek()? == b']' {
                     self.i += 1;
-                    return Some(Value::Array(items));
+                    return Some(());
                 }
                 loop {
-                    items.push(self.value(depth + 1)?);
+                    self.value(depth + 1)?;
                     match self.peek()? {
                         b',' => self.i += 1,
                         b']' => {
                             self.i += 1;
-                            return Some(Value::Array(items));
+                            return Some(());
                         }
                         _ => return None,
                     }
                 }
             }
-            b'"' => self.string().map(Value::String),
-            b't' => self.word(b"true", Value::Bool(true)),
-            b'f' => self.word(b"false", Value::Bool(false)),
-            b'n' => self.word(b"null", Value::Null),
-            _ => {
-                let (negative, n) = self.integer()?;
-                Some(if negative {
-                    // n <= 2^53 - 1, so the negation fits.
-                    Value::from(-i64::try_from(n).ok()?)
-                } else {
-                    Value::from(n)
-                })
-            }
+            b'"' => self.string().map(drop),
+            b't' => self.word("true"),
+            b'f' => self.word("false"),
+            b'n' => self.word("null"),
+            _ => self.integer().map(drop),
         }
     }
 
-    fn word(&mut self, w: &[u8], v: Value) -> Option<Value> {
-        (self.b.get(self.i..self.i + w.len())? == w).then(|| {
+    fn word(&mut self, w: &str) -> Option<()> {
+        (self.s.as_bytes().get(self.i..self.i + w.len())? == w.as_bytes()).then(|| {
             self.i += w.len();
-            v
         })
     }
 }
@@ -289,7 +354,7 @@ mod tests {
     //! Differential test: the one-pass reader against the full parse, over generated entries
     //! in canonical form and many mutations of them.
     use super::*;
-    use serde_json::json;
+    use serde_json::{Map, json};
 
     /// SplitMix64: deterministic, no dependency.
     struct Rng(u64);
@@ -603,6 +668,40 @@ mod tests {
                     String::from_utf8_lossy(input)
                 ),
             }
+        }
+        // read_leaf answers the same, with the body as its text in the input.
+        match (LedgerEntry::read_leaf(input), &full) {
+            (Ok(LeafEntry::Record(r)), Ok(f @ LedgerEntry::Record { body, .. })) => {
+                let text = r.body_text(input);
+                assert_eq!(
+                    text.map(|t| serde_json::from_str::<Value>(t).expect("body text")),
+                    *body
+                );
+                assert_eq!(
+                    text.map(str::as_bytes),
+                    body.as_ref()
+                        .map(|b| crate::jcs::canonicalize(b).expect("canonical"))
+                        .as_deref()
+                );
+                let rebuilt = LedgerEntry::Record {
+                    collection: r.collection,
+                    key: r.key,
+                    version: r.version,
+                    op: r.op,
+                    body: body.clone(),
+                    time_ms: r.time_ms,
+                };
+                assert_eq!(&rebuilt, f);
+            }
+            (Ok(LeafEntry::Other(a)), Ok(b)) => {
+                assert!(!matches!(b, LedgerEntry::Record { .. }));
+                assert_eq!(ordered(&a), ordered(b));
+            }
+            (Err(a), Err(b)) => assert_eq!(&a, b),
+            (a, b) => panic!(
+                "read_leaf {a:?} but the full parse {b:?} for {:?}",
+                String::from_utf8_lossy(input)
+            ),
         }
         // The public function answers exactly what the full parse answers.
         match (LedgerEntry::from_leaf_bytes(input), full) {

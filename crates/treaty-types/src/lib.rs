@@ -12,6 +12,7 @@ pub mod schema;
 pub mod strict;
 
 pub use jcs::{JsonError, canonicalize, check_json};
+pub use leaf::{LeafEntry, RecordLeaf};
 pub use record::{
     BUILTIN_COLLECTIONS, CollectionName, EntryKind, LedgerEntry, Operation, RecordError, RecordKey,
     validate_body,

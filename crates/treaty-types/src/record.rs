@@ -7,6 +7,7 @@
 //! [`LedgerEntry::FedTrustRevoked`]) are further kinds of entry in the same ledger.
 
 use crate::jcs::{JsonError, check_json};
+use crate::leaf::{LeafEntry, RecordLeaf};
 use crate::limits::{COLLECTION_NAME_BYTES_MAX, ENTRY_BYTES_MAX, RECORD_KEY_BYTES_MAX};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -512,6 +513,54 @@ impl LedgerEntry {
             return Ok(entry);
         }
         Self::from_leaf_bytes_full(bytes)
+    }
+
+    /// [`LedgerEntry::from_leaf_bytes`] for a reader that stores record bodies as text: the
+    /// same bytes are accepted and the same errors returned, but a record's body is not
+    /// built, only its place in `bytes` returned ([`RecordLeaf::body`]).
+    ///
+    /// # Errors
+    /// Exactly those of [`LedgerEntry::from_leaf_bytes`].
+    pub fn read_leaf(bytes: &[u8]) -> Result<LeafEntry, RecordError> {
+        if bytes.len() > ENTRY_BYTES_MAX {
+            return Err(RecordError::EntryTooLarge {
+                size: bytes.len(),
+                max: ENTRY_BYTES_MAX,
+            });
+        }
+        if let Some(leaf) = crate::leaf::record_leaf(bytes) {
+            return Ok(LeafEntry::Record(leaf));
+        }
+        Ok(match Self::from_leaf_bytes_full(bytes)? {
+            LedgerEntry::Record {
+                collection,
+                key,
+                version,
+                op,
+                body,
+                time_ms,
+            } => {
+                // The bytes are canonical, so they start with the body's canonical text when
+                // there is one ("body" sorts before every other member).
+                let body = match body {
+                    Some(b) => {
+                        let len = crate::jcs::canonicalize(&b)?.len();
+                        let start = br#"{"body":"#.len();
+                        Some(start..start + len)
+                    }
+                    None => None,
+                };
+                LeafEntry::Record(RecordLeaf {
+                    collection,
+                    key,
+                    version,
+                    op,
+                    body,
+                    time_ms,
+                })
+            }
+            other => LeafEntry::Other(other),
+        })
     }
 
     /// [`LedgerEntry::from_leaf_bytes`] without the one-pass reader: parse, serialize again,

@@ -2,7 +2,7 @@
 //! sync feed (PROTOCOL.md section 8).
 
 use super::problem::Problem;
-use super::{AppState, P, Q, b64, endpoints, read_json_request};
+use super::{AppState, P, Q, endpoints, read_json_request};
 use crate::federation::client::{CARD_PATH, card_url_for, origin_of, parse_peer_url};
 use crate::federation::{
     CapturedRequest, Claim, PEER_FAILURES_SHOWN, PEERS_MAX, authenticate_peer, peer_json, rfc3339,
@@ -12,8 +12,10 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::fmt::Write as _;
 use treaty_federation::{
     Action, LicenseLimits, LicenseStatus, PeerEvent, PeerStatus, Tier, gate, license_from_random,
     node_id_is_valid, parse_license_key,
@@ -643,6 +645,9 @@ pub(super) fn feed_gate(caller: &crate::federation::PeerCaller) -> Result<(), Pr
     })
 }
 
+/// The feed's base64 (standard, padded), written into the answer in place.
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
 /// The two members of a ledger entry that decide whether the feed shares its leaf.
 #[derive(Deserialize)]
 struct LeafHead<'a> {
@@ -717,32 +722,56 @@ pub(super) async fn entries(
         })
         .await?;
     let next = since + rows.len() as u64;
-    let entries: Vec<Value> = rows
-        .into_iter()
-        .map(|r| {
-            // Only the kind and collection decide; the leaf is this node's own canonical
-            // entry, so a light parse of two members is enough (a full canonical parse per
-            // entry cost more than half of serving a page).
-            let shared_record = serde_json::from_slice::<LeafHead>(&r.leaf).is_ok_and(|h| {
-                h.kind == "record"
-                    && h.collection
-                        .is_some_and(|c| shared.iter().any(|s| s.as_str() == c))
-            });
-            if shared_record {
-                json!({"index": r.index, "leaf": b64(&r.leaf)})
-            } else {
-                json!({"index": r.index, "leaf_hash": b64(&r.leaf_hash)})
-            }
-        })
-        .collect();
-    Ok(Json(json!({
-        "checkpoint": head.note,
-        "tree_size": size,
-        "since": since,
-        "next": next,
-        "collections": shared,
-        "entries": entries,
-        "consistency": proof.iter().map(|h| b64(h)).collect::<Vec<_>>(),
-    }))
-    .into_response())
+    // Written straight into the answer rather than through a `Value` per entry: a page of
+    // 5,000 entries is megabytes of base64, and building and serializing the values cost
+    // as much as reading the rows.
+    let leaf_bytes: usize = rows.iter().map(|r| r.leaf.len()).sum();
+    let mut out = String::with_capacity(1024 + leaf_bytes * 4 / 3 + rows.len() * 64);
+    out.push_str("{\"checkpoint\":");
+    out.push_str(&Value::from(head.note.as_str()).to_string());
+    let _ = write!(
+        out,
+        ",\"tree_size\":{size},\"since\":{since},\"next\":{next},\"collections\":"
+    );
+    out.push_str(&Value::from(shared.clone()).to_string());
+    out.push_str(",\"entries\":[");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Only the kind and collection decide; the leaf is this node's own canonical
+        // entry, so a light parse of two members is enough (a full canonical parse per
+        // entry cost more than half of serving a page).
+        let shared_record = serde_json::from_slice::<LeafHead>(&r.leaf).is_ok_and(|h| {
+            h.kind == "record"
+                && h.collection
+                    .is_some_and(|c| shared.iter().any(|s| s.as_str() == c))
+        });
+        // Base64 needs no JSON escaping.
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{{\"index\":{},", r.index);
+        if shared_record {
+            out.push_str("\"leaf\":\"");
+            B64.encode_string(&r.leaf, &mut out);
+        } else {
+            out.push_str("\"leaf_hash\":\"");
+            B64.encode_string(r.leaf_hash, &mut out);
+        }
+        out.push_str("\"}");
+    }
+    out.push_str("],\"consistency\":[");
+    for (i, h) in proof.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        B64.encode_string(h, &mut out);
+        out.push('"');
+    }
+    out.push_str("]}");
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
 }

@@ -38,7 +38,7 @@ use treaty_federation::{
     verify_page,
 };
 use treaty_store::{CacheChange, CachePut, DiscrepancyRow, PeerLogRow, SyncBatch};
-use treaty_types::{LedgerEntry, Operation};
+use treaty_types::{LeafEntry, Operation};
 
 /// Most pages one cycle pulls; a peer further ahead is caught up over the next cycles
 /// (the next one starts at once), so one huge peer cannot hold a pull slot for ever.
@@ -373,19 +373,41 @@ pub async fn cycle(state: &AppState, peer_id: &str) -> Result<CycleReport, Cycle
     report.cards = super::cards::pull_cards(state, peer_id).await?;
     let pulled = pull_feed(state, peer_id, &mut report).await;
     if report.pages > 0 {
-        checkpoint_later(state);
+        upkeep_later(state);
     }
     pulled?;
     metrics::counter!(crate::telemetry::SYNC_ENTRIES).increment(report.entries);
     Ok(report)
 }
 
-/// Checkpoints the store's WAL after a cycle that applied pages (`apply_sync` leaves that
-/// to its caller): on the blocking pool and not awaited, so that the cycle's caller is
-/// answered first. The pages are durable without it.
-fn checkpoint_later(state: &AppState) {
+/// Leaf pages of discovery-index merge work per step after a cycle (about 1 MB; the store
+/// lock is released between steps so that a sync page or an operator write waits at most
+/// one step).
+const MERGE_STEP_PAGES: u32 = 1_000;
+/// Most merge steps after one cycle; what is left waits for the next cycle (FTS5's crisis
+/// merges bound the segments meanwhile).
+const MERGE_STEPS_MAX: usize = 64;
+
+/// Store upkeep after a cycle that applied pages, which `apply_sync` leaves to its caller:
+/// merges the discovery index's new segments, then checkpoints the WAL. On the blocking
+/// pool and not awaited, so that the cycle's caller is answered first; the pages are
+/// durable and discoverable without it.
+fn upkeep_later(state: &AppState) {
     let st = state.clone();
     drop(tokio::task::spawn_blocking(move || {
+        for _ in 0..MERGE_STEPS_MAX {
+            let Ok(mut w) = st.admin.lock() else {
+                return;
+            };
+            match w.merge_discovery(MERGE_STEP_PAGES) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "discovery index merge after a sync cycle failed");
+                    break;
+                }
+            }
+        }
         let Ok(mut w) = st.admin.lock() else {
             return;
         };
@@ -624,49 +646,38 @@ async fn apply_page(
 /// signs), moved out of the page rather than serialized again; `feed` holds the entries
 /// from index `since` on.
 fn changes_of(
-    entries: Vec<(u64, LedgerEntry)>,
+    entries: Vec<(u64, LeafEntry)>,
     since: u64,
     mut feed: Vec<FeedEntry>,
 ) -> Vec<CacheChange> {
     entries
         .into_iter()
         .filter_map(|(index, entry)| match entry {
-            LedgerEntry::Record {
-                collection,
-                key,
-                version,
-                op: Operation::Put,
-                body,
-                time_ms,
-            } => {
+            LeafEntry::Record(r) if r.op == Operation::Put => {
                 let slot = usize::try_from(index.checked_sub(since)?).ok()?;
                 let leaf = match feed.get_mut(slot)? {
                     FeedEntry::Full { leaf, .. } => std::mem::take(leaf),
                     FeedEntry::Hash { .. } => return None,
                 };
+                // The canonical body text, exactly as in the verified leaf.
+                let body = r.body_text(&leaf).unwrap_or("null").to_owned();
                 Some(CacheChange::Put(CachePut {
                     source_index: index,
-                    collection: collection.to_string(),
-                    key: key.to_string(),
-                    version,
+                    collection: r.collection.to_string(),
+                    key: r.key.to_string(),
+                    version: r.version,
                     leaf,
-                    body: body.unwrap_or(Value::Null),
-                    time_ms,
+                    body,
+                    time_ms: r.time_ms,
                 }))
             }
-            LedgerEntry::Record {
-                collection,
-                key,
-                version,
-                op: Operation::Delete,
-                ..
-            } => Some(CacheChange::Delete {
+            LeafEntry::Record(r) => Some(CacheChange::Delete {
                 source_index: index,
-                collection: collection.to_string(),
-                key: key.to_string(),
-                version,
+                collection: r.collection.to_string(),
+                key: r.key.to_string(),
+                version: r.version,
             }),
-            _ => None,
+            LeafEntry::Other(_) => None,
         })
         .collect()
 }
