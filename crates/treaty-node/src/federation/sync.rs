@@ -370,12 +370,17 @@ pub async fn cycle(state: &AppState, peer_id: &str) -> Result<CycleReport, Cycle
     let mut report = CycleReport::default();
     super::cards::refresh_card(state, peer_id).await?;
     super::drift::check_peer(state, peer_id).map_err(local)?;
-    report.cards = super::cards::pull_cards(state, peer_id).await?;
-    let pulled = pull_feed(state, peer_id, &mut report).await;
+    // Registry cards and the feed are independent: both round trips at once. (The card
+    // refresh above comes first: it may bring the key the feed's checkpoints verify under.)
+    let (cards, pulled) = tokio::join!(
+        super::cards::pull_cards(state, peer_id),
+        pull_feed(state, peer_id, &mut report)
+    );
     if report.pages > 0 {
         upkeep_later(state);
     }
     pulled?;
+    report.cards = cards?;
     metrics::counter!(crate::telemetry::SYNC_ENTRIES).increment(report.entries);
     Ok(report)
 }
