@@ -29,7 +29,7 @@
 //! peer and goes with it (`Writer::delete_peer`).
 
 use crate::federation::{STORED_JSON_DEPTH_MAX, check_depth, text_nests_too_deep};
-use crate::search::{cached_rowid, cached_tokens};
+use crate::search::{cached_rowid, cached_tokens_json};
 use crate::{Reader, StoreError, Writer, i64_of, u64_of};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde_json::Value;
@@ -387,11 +387,7 @@ impl<'a> Tokens<'a> {
             }
             let tokens = chunk
                 .iter()
-                .map(|p| {
-                    // TEMP until tokens-json lands.
-                    let v: Value = serde_json::from_str(&p.body).unwrap_or(Value::Null);
-                    cached_tokens(&p.collection, &v, self.source_registry)
-                })
+                .map(|p| cached_tokens_json(&p.collection, &p.body, self.source_registry))
                 .collect();
             done.push((start, tokens));
         }

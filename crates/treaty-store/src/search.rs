@@ -265,20 +265,18 @@ pub(crate) fn cached_rowid(id: i64) -> i64 {
     CACHE_ROWID_BASE - id
 }
 
-/// The FTS5 row text of a cached peer record: its tokens as a local record with the same
-/// collection and body would have, plus the facet token of the registry it came from (when
-/// that is short enough to be one), for [`SourceFilter::Registry`].
-pub(crate) fn cached_tokens(collection: &str, body: &Value, source_registry: &str) -> String {
-    with_source(document_tokens(collection, body), source_registry)
-}
-
-/// [`cached_tokens`] of the body given as JSON text (see [`document_tokens_json`]).
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the peer sync path is moving to JSON text bodies")
-)]
+/// The FTS5 row text of a cached peer record, from its body's JSON text: its tokens as a
+/// local record with the same collection and body would have, plus the facet token of the
+/// registry it came from (when that is short enough to be one), for
+/// [`SourceFilter::Registry`].
 pub(crate) fn cached_tokens_json(collection: &str, body: &str, source_registry: &str) -> String {
     with_source(document_tokens_json(collection, body), source_registry)
+}
+
+/// [`cached_tokens_json`] of a parsed body: the reference the text form is tested against.
+#[cfg(test)]
+pub(crate) fn cached_tokens(collection: &str, body: &Value, source_registry: &str) -> String {
+    with_source(document_tokens(collection, body), source_registry)
 }
 
 /// `text` plus the facet token of `source_registry`, when that is short enough to be one.
