@@ -676,10 +676,7 @@ impl Writer {
                 .map(|(id, put)| (cached_rowid(id), put))
                 .collect();
             rows.sort_unstable_by_key(|(rowid, _)| *rowid);
-            let list = json_array(rows.iter().map(|(rowid, put)| {
-                let text = tokens.get(*put).map_or("", String::as_str);
-                format!("[{rowid},{}]", Value::from(text))
-            }));
+            let list = rows_json(&rows, &tokens);
             tx.prepare_cached(
                 "INSERT INTO discovery(rowid, tokens)
                  SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
@@ -838,6 +835,33 @@ impl Writer {
 }
 
 /// `[a,b,...]` from JSON texts.
+/// `[[rowid,"tokens"],...]` for the FTS5 insert, written directly: tokens are words and
+/// facets, which need no JSON escaping (checked; anything else is escaped as JSON).
+fn rows_json(rows: &[(i64, usize)], tokens: &[String]) -> String {
+    use std::fmt::Write as _;
+    let text_len: usize = tokens.iter().map(String::len).sum();
+    let mut out = String::with_capacity(2 + text_len + rows.len() * 28);
+    out.push('[');
+    for (i, (rowid, put)) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let text = tokens.get(*put).map_or("", String::as_str);
+        // Writing to a String cannot fail.
+        let _ = write!(out, "[{rowid},");
+        if text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            out.push_str(&Value::from(text).to_string());
+        } else {
+            out.push('"');
+            out.push_str(text);
+            out.push('"');
+        }
+        out.push(']');
+    }
+    out.push(']');
+    out
+}
+
 fn json_array(items: impl Iterator<Item = String>) -> String {
     let mut out = String::from("[");
     for (i, item) in items.enumerate() {

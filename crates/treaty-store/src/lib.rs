@@ -242,6 +242,9 @@ pub struct TokenRow {
     pub revoked_ms: Option<u64>,
 }
 
+/// Page cache of a writing connection, KiB (see [`Writer::open`]).
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
@@ -294,6 +297,11 @@ impl Writer {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        // A write transaction whose dirty pages outgrow the page cache (SQLite's default is
+        // 2 MiB) spills them to the WAL before the commit, and pages modified again after a
+        // spill are written twice: a sync page of 5,000 cached records dirties about 8 MiB.
+        // The cache only grows as far as it is used.
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         schema::migrate(&conn)?;
         Ok(Self { conn })
     }
