@@ -39,7 +39,7 @@ use treaty_store::{
     CacheChange, CachePut, PeerLogRow, PeerRow, Reader, SearchQuery, SourceFilter, SyncBatch,
     Writer,
 };
-use treaty_types::{LeafEntry, LedgerEntry, Operation};
+use treaty_types::{CollectionName, LeafEntry, LedgerEntry, Operation, RecordKey};
 
 /// The four parts.
 #[derive(Debug, clap::Subcommand)]
@@ -744,7 +744,7 @@ fn changes_of(entries: &[(u64, &Vec<u8>, LeafEntry)]) -> Vec<CacheChange> {
                 key: r.key.to_string(),
                 version: r.version,
                 leaf: (*leaf).clone(),
-                body: r.body_text(leaf).unwrap_or("null").to_owned(),
+                body: r.body.clone().unwrap_or(0..0),
                 time_ms: r.time_ms,
             })),
             LeafEntry::Record(r) => Some(CacheChange::Delete {
@@ -1156,17 +1156,27 @@ fn build_cache(path: &Path, corpus: &Corpus, records: usize) -> Result<CacheBuil
                 let card = corpus.card(i);
                 let collection = corpus.collection(i);
                 let key = Corpus::key(i);
-                let leaf = serde_json::to_vec(&json!({
-                    "body": &card, "collection": collection, "key": &key,
-                    "kind": "record", "op": "put", "version": 1,
-                }))?;
+                // The entry the source's ledger would hold, and where its body is in it.
+                let leaf = LedgerEntry::Record {
+                    collection: CollectionName::parse(collection)?,
+                    key: RecordKey::parse(&key)?,
+                    version: 1,
+                    op: Operation::Put,
+                    body: Some(card),
+                    time_ms: i as u64,
+                }
+                .to_leaf_bytes()?;
+                let body = match LedgerEntry::read_leaf(&leaf)? {
+                    LeafEntry::Record(r) => r.body.context("a put without a body")?,
+                    LeafEntry::Other(_) => bail!("not a record entry"),
+                };
                 Ok(CacheChange::Put(CachePut {
                     source_index: i as u64,
                     collection: collection.into(),
                     key,
                     version: 1,
                     leaf,
-                    body: card.to_string(),
+                    body,
                     time_ms: i as u64,
                 }))
             })

@@ -34,6 +34,7 @@ use crate::{Reader, StoreError, Writer, i64_of, u64_of};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde_json::Value;
 use std::collections::HashMap;
+use treaty_types::{LeafEntry, LedgerEntry};
 
 /// Migration 7: peer sync state, cached peer records, their checkpoints, discrepancies,
 /// drift baselines, and registry-card propagation columns on `peers`.
@@ -115,6 +116,37 @@ pub(crate) const MIGRATION: &str = "
         recorded_ms INTEGER NOT NULL
      ) WITHOUT ROWID;";
 
+/// Schema migration 9: `peer_records` rebuilt leaner. The body column goes (a body is the
+/// text at a known place in the stored leaf, and storing it twice made every cached row
+/// twice as large to write), and the two indexes on `(peer_id, collection, key)` and
+/// `(collection, key)` become one unique index on `(collection, key, peer_id)`, which
+/// serves both lookups. Ids are kept, and so is the AUTOINCREMENT high-water mark (the
+/// discovery index orders cached rows by id, so an id is never reused).
+pub(crate) const MIGRATION_LEAN_RECORDS: &str = "
+     CREATE TABLE peer_records_lean (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        peer_id         TEXT NOT NULL,
+        source_registry TEXT NOT NULL,
+        collection      TEXT NOT NULL,
+        key             TEXT NOT NULL,
+        version         INTEGER NOT NULL,
+        source_index    INTEGER NOT NULL,
+        checkpoint_size INTEGER NOT NULL,
+        leaf            BLOB NOT NULL,
+        time_ms         INTEGER NOT NULL,
+        synced_ms       INTEGER NOT NULL,
+        UNIQUE (collection, key, peer_id)
+     );
+     INSERT INTO peer_records_lean(id, peer_id, source_registry, collection, key, version,
+        source_index, checkpoint_size, leaf, time_ms, synced_ms)
+     SELECT id, peer_id, source_registry, collection, key, version, source_index,
+        checkpoint_size, leaf, time_ms, synced_ms FROM peer_records ORDER BY id;
+     DELETE FROM sqlite_sequence WHERE name = 'peer_records_lean';
+     INSERT INTO sqlite_sequence(name, seq)
+        SELECT 'peer_records_lean', seq FROM sqlite_sequence WHERE name = 'peer_records';
+     DROP TABLE peer_records;
+     ALTER TABLE peer_records_lean RENAME TO peer_records;";
+
 /// The stored verified state of one peer's log (`treaty_federation::sync::PeerLog`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerLogRow {
@@ -146,12 +178,21 @@ pub struct CachePut {
     pub version: u64,
     /// The entry's exact leaf bytes (what the peer's tree commits to).
     pub leaf: Vec<u8>,
-    /// The record body: the JSON text it has in the leaf (canonical, so stored as is).
-    /// Carried as text because a sync stores thousands per page: building a `Value` per
-    /// body and serializing it again cost more than the rest of applying it.
-    pub body: String,
+    /// Where the record body's JSON text is in `leaf` (`leaf[body]`, canonical). The body
+    /// is not stored apart from the leaf, and not built as a `Value`: a sync applies
+    /// thousands per page, and building, serializing and storing each body a second time
+    /// cost more than the rest of applying it. Readers take it from the leaf.
+    pub body: std::ops::Range<usize>,
     /// When the peer sequenced it, Unix milliseconds.
     pub time_ms: u64,
+}
+
+impl CachePut {
+    /// The body's JSON text (`leaf[body]`), if the range is in the leaf and is UTF-8.
+    #[must_use]
+    pub fn body_text(&self) -> Option<&str> {
+        std::str::from_utf8(self.leaf.get(self.body.clone())?).ok()
+    }
 }
 
 /// One record change of a verified sync page.
@@ -337,7 +378,12 @@ fn validate(b: &SyncBatch<'_>) -> Result<(), StoreError> {
         if let CacheChange::Put(p) = c {
             stored_int(p.version, "version")?;
             stored_int(p.time_ms, "time_ms")?;
-            if text_nests_too_deep(&p.body) {
+            let Some(body) = p.body_text() else {
+                return invalid(format!(
+                    "body of entry {index} is not UTF-8 text within its leaf"
+                ));
+            };
+            if text_nests_too_deep(body) {
                 return invalid(format!(
                     "body of entry {index} nests deeper than {STORED_JSON_DEPTH_MAX} levels"
                 ));
@@ -387,7 +433,11 @@ impl<'a> Tokens<'a> {
             }
             let tokens = chunk
                 .iter()
-                .map(|p| cached_tokens_json(&p.collection, &p.body, self.source_registry))
+                .map(|p| {
+                    // Checked by `validate`.
+                    let body = p.body_text().unwrap_or("null");
+                    cached_tokens_json(&p.collection, body, self.source_registry)
+                })
                 .collect();
             done.push((start, tokens));
         }
@@ -574,8 +624,8 @@ impl Writer {
                 remove: tx.prepare_cached("DELETE FROM peer_records WHERE id = ?1")?,
                 insert: tx.prepare_cached(
                     "INSERT INTO peer_records(peer_id, source_registry, collection, key,
-                       version, source_index, checkpoint_size, leaf, body, time_ms, synced_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                       version, source_index, checkpoint_size, leaf, time_ms, synced_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )?,
             };
             let mut put = 0usize;
@@ -599,7 +649,6 @@ impl Writer {
                             i64_of(p.source_index),
                             checkpoint_size,
                             p.leaf,
-                            p.body,
                             i64_of(p.time_ms),
                             now
                         ])?;
@@ -896,7 +945,7 @@ pub(crate) fn purge_peer(conn: &Connection, peer_id: &str) -> Result<(), StoreEr
 // --- reads, shared by Writer and Reader -------------------------------------------------
 
 const RECORD_COLUMNS: &str = "id, peer_id, source_registry, collection, key, version,
-    source_index, checkpoint_size, leaf, body, time_ms, synced_ms";
+    source_index, checkpoint_size, leaf, time_ms, synced_ms";
 
 const DISCREPANCY_COLUMNS: &str = "id, peer_id, kind, detail, evidence, detected_ms";
 
@@ -933,6 +982,7 @@ fn peer_log_of(r: &Row<'_>) -> Result<PeerLogRow, StoreError> {
 
 fn cached_record_of(r: &Row<'_>) -> Result<CachedRecordRow, StoreError> {
     let id: i64 = r.get(0)?;
+    let leaf: Vec<u8> = r.get(8)?;
     Ok(CachedRecordRow {
         peer_id: r.get(1)?,
         source_registry: r.get(2)?,
@@ -941,16 +991,24 @@ fn cached_record_of(r: &Row<'_>) -> Result<CachedRecordRow, StoreError> {
         version: u64_of(r.get(5)?),
         source_index: u64_of(r.get(6)?),
         checkpoint_size: u64_of(r.get(7)?),
-        leaf: r.get(8)?,
-        body: json_of(
-            &r.get::<_, String>(9)?,
-            "body",
-            &format!("cached record {id}"),
-        )?,
-        time_ms: u64_of(r.get(10)?),
-        synced_ms: u64_of(r.get(11)?),
+        body: body_of_leaf(&leaf, id)?,
+        leaf,
+        time_ms: u64_of(r.get(9)?),
+        synced_ms: u64_of(r.get(10)?),
         id,
     })
+}
+
+/// The body of a cached record, read from its leaf (where it is stored; see [`CachePut`]).
+fn body_of_leaf(leaf: &[u8], id: i64) -> Result<Value, StoreError> {
+    let corrupt = |m: String| StoreError::Corrupt(format!("leaf of cached record {id}: {m}"));
+    match LedgerEntry::read_leaf(leaf).map_err(|e| corrupt(e.to_string()))? {
+        LeafEntry::Record(r) => match r.body_text(leaf) {
+            Some(text) => json_of(text, "body", &format!("cached record {id}")),
+            None => Ok(Value::Null),
+        },
+        LeafEntry::Other(_) => Err(corrupt("not a record entry".into())),
+    }
 }
 
 fn discrepancy_of(r: &Row<'_>) -> Result<DiscrepancyRow, StoreError> {

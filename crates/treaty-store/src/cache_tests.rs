@@ -182,14 +182,35 @@ fn card(name: &str, description: &str) -> Value {
     json!({"name": name, "description": description})
 }
 
+/// The leaf of a peer's `agent-card` put, and where its body is in it.
+fn put_leaf(index: u64, key: &str, version: u64, body: Value) -> (Vec<u8>, std::ops::Range<usize>) {
+    let leaf = treaty_types::LedgerEntry::Record {
+        collection: treaty_types::CollectionName::parse("agent-card").expect("name"),
+        key: treaty_types::RecordKey::parse(key).expect("key"),
+        version,
+        op: treaty_types::Operation::Put,
+        body: Some(body),
+        time_ms: 1000 + index,
+    }
+    .to_leaf_bytes()
+    .expect("leaf");
+    let treaty_types::LeafEntry::Record(r) =
+        treaty_types::LedgerEntry::read_leaf(&leaf).expect("read")
+    else {
+        panic!("not a record");
+    };
+    (leaf, r.body.expect("body"))
+}
+
 fn put(index: u64, key: &str, version: u64, body: Value) -> CacheChange {
+    let (leaf, body) = put_leaf(index, key, version, body);
     CacheChange::Put(CachePut {
         source_index: index,
         collection: "agent-card".into(),
         key: key.into(),
         version,
-        leaf: format!("leaf {index}").into_bytes(),
-        body: body.to_string(),
+        leaf,
+        body,
         time_ms: 1000 + index,
     })
 }
@@ -310,7 +331,7 @@ fn a_sync_caches_puts_and_stores_its_state() {
         ("p-a", "node-a", 2)
     );
     assert_eq!((a.source_index, a.checkpoint_size), (3, 5));
-    assert_eq!(a.leaf, b"leaf 3");
+    assert_eq!(a.leaf, put_leaf(3, "alpha", 2, card("Alpha", "again")).0);
     assert_eq!(a.body, card("Alpha", "again"));
     assert_eq!((a.time_ms, a.synced_ms), (1003, 77));
     assert_eq!(
@@ -527,7 +548,10 @@ fn invalid_batches_are_refused_whole() {
     };
     invalid(db.w.apply_sync(&from_one));
     // Values SQLite cannot hold.
-    let huge = [put(1, "k", u64::MAX, card("K", "k"))];
+    let mut huge = [put(1, "k", 1, card("K", "k"))];
+    if let CacheChange::Put(p) = &mut huge[0] {
+        p.version = u64::MAX;
+    }
     invalid(db.w.apply_sync(&SyncBatch {
         changes: &huge,
         ..base
@@ -554,9 +578,41 @@ fn invalid_batches_are_refused_whole() {
     for _ in 0..=STORED_JSON_DEPTH_MAX {
         deep = json!({"d": deep});
     }
-    let deep_changes = [put(0, "k", 1, card("K", "k")), put(2, "d", 1, deep)];
+    // (No ledger entry nests so deep, so the leaf is made up: the store checks the text.)
+    let text = deep.to_string();
+    let deep_put = CacheChange::Put(CachePut {
+        source_index: 2,
+        collection: "agent-card".into(),
+        key: "d".into(),
+        version: 1,
+        leaf: format!("{{\"body\":{text}}}").into_bytes(),
+        body: 8..8 + text.len(),
+        time_ms: 1,
+    });
+    let deep_changes = [put(0, "k", 1, card("K", "k")), deep_put];
     invalid(db.w.apply_sync(&SyncBatch {
         changes: &deep_changes,
+        ..base
+    }));
+    // A body range outside its leaf, or not on character boundaries.
+    let (start, end) = (3, 2);
+    for range in [0..10_000, start..end] {
+        let mut outside = [put(0, "k", 1, card("K", "k"))];
+        if let CacheChange::Put(p) = &mut outside[0] {
+            p.body = range;
+        }
+        invalid(db.w.apply_sync(&SyncBatch {
+            changes: &outside,
+            ..base
+        }));
+    }
+    let mut split = [put(0, "k", 1, card("K\u{e9}", "k"))];
+    if let CacheChange::Put(p) = &mut split[0] {
+        let at = p.leaf.iter().position(|&b| b >= 0x80).expect("non-ASCII");
+        p.body = 0..at + 1;
+    }
+    invalid(db.w.apply_sync(&SyncBatch {
+        changes: &split,
         ..base
     }));
     // Nothing of any of them was written.
@@ -1282,4 +1338,80 @@ fn a_version_6_database_migrates() {
     let w = Writer::open(&path).expect("reopen");
     assert_eq!(w.cached_count("p-y").expect("count"), 1);
     assert_eq!(w.peers().expect("peers").len(), 3);
+}
+
+#[test]
+fn a_version_8_cache_migrates_to_lean_rows_keeping_ids_and_bodies() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("v8.db");
+    let (leaf, _) = put_leaf(7, "alpha", 3, card("Alpha", "kept"));
+    {
+        let conn = crate::open(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .expect("open");
+        crate::schema::migrate_to(&conn, 8).expect("migrate to 8");
+        conn.execute(
+            "INSERT INTO peers(id, node_id, name, base_url, card_url, callback_url, status,
+               created_ms, updated_ms)
+             VALUES ('p-a', 'node-a', 'a', 'https://b', 'https://c', 'https://cb', 'active', 1, 1)",
+            [],
+        )
+        .expect("peer");
+        // Rows as release 8 stored them (body column included); ids 1..=3 were issued and
+        // the newest two deleted, so the high-water mark (3) is above the highest id (1).
+        for id in 1..=3 {
+            conn.execute(
+                "INSERT INTO peer_records(id, peer_id, source_registry, collection, key, version,
+                   source_index, checkpoint_size, leaf, body, time_ms, synced_ms)
+                 VALUES (?1, 'p-a', 'node-a', 'agent-card', ?2, 3, 7, 9, ?3, 'ignored', 1007, 5)",
+                rusqlite::params![id, format!("k{id}"), leaf],
+            )
+            .expect("row");
+        }
+        conn.execute("DELETE FROM peer_records WHERE id > 1", [])
+            .expect("delete");
+    }
+    let mut db = Db {
+        w: Writer::open(&path).expect("migrate"),
+        path,
+        _dir: dir,
+        versions: Default::default(),
+    };
+    let version: i64 =
+        db.w.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+    assert_eq!(version, crate::schema::SCHEMA_VERSION);
+    // The row keeps its id; its body now comes from its leaf.
+    let row = db.w.cached_record_by_id(1).expect("read").expect("row 1");
+    assert_eq!((row.key.as_str(), row.version), ("k1", 3));
+    assert_eq!(row.body, card("Alpha", "kept"));
+    assert_eq!(row.leaf, leaf);
+    // No id is reused: the next row is above the old high-water mark.
+    db.w.upsert_peer(&peer("p-b", "node-b")).expect("peer");
+    db.sync("p-b", 0, 1, &[put(0, "k9", 1, card("K", "k"))], 1)
+        .expect("sync");
+    let ids: Vec<i64> =
+        db.w.conn
+            .prepare("SELECT id FROM peer_records ORDER BY id")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("ids");
+    assert_eq!(ids, vec![1, 4]);
+    // One unique index serves both lookups.
+    let indexes: Vec<String> =
+        db.w.conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'peer_records'",
+            )
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("names");
+    assert_eq!(indexes.len(), 1, "{indexes:?}");
 }

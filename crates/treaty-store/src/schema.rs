@@ -90,6 +90,9 @@ const MIGRATIONS: &[&str] = &[
     // 8: witnessing: witness state, cosignatures, witness progress, pending ledger events,
     // the federation evidence index.
     crate::witness::MIGRATION,
+    // 9: cached peer records without a body column (read from the leaf) and with one
+    // unique index on (collection, key, peer_id).
+    crate::cache::MIGRATION_LEAN_RECORDS,
 ];
 
 /// The schema version this binary writes.

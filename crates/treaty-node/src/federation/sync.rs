@@ -664,8 +664,9 @@ fn changes_of(
                     FeedEntry::Full { leaf, .. } => std::mem::take(leaf),
                     FeedEntry::Hash { .. } => return None,
                 };
-                // The canonical body text, exactly as in the verified leaf.
-                let body = r.body_text(&leaf).unwrap_or("null").to_owned();
+                // A put read from canonical bytes has a body; an empty range would be
+                // refused by the store rather than guessed at.
+                let body = r.body.unwrap_or(0..0);
                 Some(CacheChange::Put(CachePut {
                     source_index: index,
                     collection: r.collection.to_string(),
