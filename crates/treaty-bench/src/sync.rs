@@ -727,9 +727,21 @@ impl Shadow {
             s.apply += t.elapsed();
         }
         // As the node does after a cycle (untimed here, and not awaited there).
-        self.writer.checkpoint_wal()?;
+        upkeep(&mut self.writer)?;
         Ok(s)
     }
+}
+
+/// The store upkeep the node runs after a sync cycle (`federation::sync`): discovery-index
+/// merges in 1,000-page steps (at most 64), then a passive WAL checkpoint.
+fn upkeep(writer: &mut Writer) -> Result<()> {
+    for _ in 0..64 {
+        if !writer.merge_discovery(1_000)? {
+            break;
+        }
+    }
+    writer.checkpoint_wal()?;
+    Ok(())
 }
 
 /// The cache changes of verified entries, as the node's sync worker makes them (each put
@@ -1203,8 +1215,9 @@ fn build_cache(path: &Path, corpus: &Corpus, records: usize) -> Result<CacheBuil
             now_ms: 1,
         })?;
         applies += t.elapsed();
-        // apply_sync leaves the WAL checkpoint to its caller, as the node does after a cycle.
-        writer.checkpoint_wal()?;
+        // apply_sync leaves index merges and the WAL checkpoint to its caller, as the node
+        // does after a cycle (untimed there too: after answering).
+        upkeep(&mut writer)?;
         ensure!(
             outcome.puts == (to - from) as u64,
             "batch {from}..{to} cached {} records",

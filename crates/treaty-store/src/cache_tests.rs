@@ -112,6 +112,16 @@ impl Db {
         count_rows(&self.path, table)
     }
 
+    /// The number of segments in the discovery index (FTS5's `_idx` table has rows for
+    /// every segment's leaves).
+    fn segments(&self) -> i64 {
+        let conn = Connection::open(&self.path).expect("conn");
+        conn.query_row("SELECT count(DISTINCT segid) FROM discovery_idx", [], |r| {
+            r.get(0)
+        })
+        .expect("segments")
+    }
+
     /// The number of rows in the discovery index (every row has the token `0`).
     fn indexed(&self) -> i64 {
         let conn = Connection::open(&self.path).expect("conn");
@@ -1414,4 +1424,59 @@ fn a_version_8_cache_migrates_to_lean_rows_keeping_ids_and_bodies() {
             .collect::<Result<_, _>>()
             .expect("names");
     assert_eq!(indexes.len(), 1, "{indexes:?}");
+}
+
+#[test]
+fn sync_batches_leave_index_merges_to_merge_discovery() {
+    let mut db = Db::new();
+    // Eight batches, eight new segments: with FTS5's automerge (4) in force they would
+    // have been merged inside the batches, and there would be nothing left to merge.
+    const PER_BATCH: u64 = 200;
+    for i in 0..8u64 {
+        // Enough distinct words per batch that its segment spans many leaf pages (FTS5's
+        // automerge only works once enough pages were written).
+        let changes: Vec<CacheChange> = (0..PER_BATCH)
+            .map(|j| {
+                let n = i * PER_BATCH + j;
+                let words: Vec<String> = (0..12).map(|w| format!("w{n}x{w} t{}", n % 97)).collect();
+                put(n, &format!("k{n}"), 1, card("Same", &words.join(" ")))
+            })
+            .collect();
+        db.sync("p-a", i * PER_BATCH, (i + 1) * PER_BATCH, &changes, 1)
+            .expect("sync");
+        // The setting is back to FTS5's default for every other writer.
+        let automerge: i64 =
+            db.w.conn
+                .query_row(
+                    "SELECT v FROM discovery_config WHERE k = 'automerge'",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("automerge");
+        assert_eq!(automerge, 4);
+    }
+    // One segment per batch, unmerged.
+    assert_eq!(db.segments(), 8);
+    let r = db.reader();
+    let before = found(&r, &query("t5"));
+    assert!(before.len() >= 16, "{before:?}");
+    assert!(
+        db.w.merge_discovery(1_000).expect("merge"),
+        "nothing to merge"
+    );
+    let mut steps = 1;
+    while db.w.merge_discovery(1_000).expect("merge") {
+        steps += 1;
+        assert!(steps < 100, "merging never ends");
+    }
+    // Merged, the index answers the same.
+    assert!(db.segments() < 8, "{} segments", db.segments());
+    assert_eq!(found(&r, &query("t5")), before);
+    assert_eq!(db.indexed(), 8 * 200);
+    db.w.conn
+        .execute(
+            "INSERT INTO discovery(discovery, rank) VALUES ('integrity-check', 0)",
+            [],
+        )
+        .expect("integrity");
 }

@@ -504,69 +504,57 @@ pub(super) async fn fetch_page(
     FeedPage::parse(&bytes).map_err(|e| call("sync_answer_invalid", format!("GET {url}: {e}")))
 }
 
-/// The size a checkpoint note states (its second line), unverified: only a hint of whether
-/// the peer has more, to fetch the next page while this one is verified and applied.
-fn stated_size(note: &str) -> Option<u64> {
-    note.lines().nth(1)?.parse().ok()
-}
-
-/// Pulls the feed until caught up (or the page budget of one cycle is spent). While a page is
-/// verified and applied (on the blocking pool), the next one is already requested when
-/// the page's checkpoint says there is more; it is verified like any other, from the
-/// state the page before it left, so a wrong guess costs a request and nothing else.
+/// Pulls the feed until caught up (or the page budget of one cycle is spent). Pages go
+/// through two stages on the blocking pool, verification and then application; while a
+/// page is applied, the next one is already fetched and verified (from the state the
+/// verified page leaves, so exactly as if it came after), and it is applied only once the
+/// page before it is. A page that fails verification is never applied, and the pages
+/// before it stay applied.
 async fn pull_feed(
     state: &AppState,
     peer_id: &str,
     report: &mut CycleReport,
 ) -> Result<(), CycleError> {
     let (peer, key, origin) = peer_ledger(state, peer_id)?;
+    let ledger = (key, origin);
     let max_records = peer.license.as_ref().map(|l| l.max_records);
     let page_entries = state.federation.settings.sync_page_entries;
-    let mut log = load_log(state, peer_id)?;
-    let mut page = fetch_page(state, &peer, log.size, page_entries).await?;
+    let log = load_log(state, peer_id)?;
+    let page = fetch_page(state, &peer, log.size, page_entries).await?;
+    let mut verified = verify_stage(&ledger, log, page).await?;
     for n in 1..=SYNC_PAGES_PER_CYCLE_MAX {
-        let from_size = log.size;
-        let end = u64::try_from(page.entries.len())
-            .ok()
-            .and_then(|len| from_size.checked_add(len));
-        let ahead = end.filter(|end| {
-            n < SYNC_PAGES_PER_CYCLE_MAX
-                && *end > from_size
-                && stated_size(&page.checkpoint).is_some_and(|size| size > *end)
-        });
-        let applying = apply_page(
-            state,
-            peer_id,
-            &peer,
-            (key.clone(), origin.clone()),
-            log,
-            page,
-            max_records,
+        let (from_size, size, checkpoint_size) = (
+            verified.from.size,
+            verified.applied.log.size,
+            verified.applied.checkpoint.size(),
         );
-        let prefetch = async {
-            match ahead {
-                Some(since) => Some(fetch_page(state, &peer, since, page_entries).await),
-                None => None,
-            }
+        let more = n < SYNC_PAGES_PER_CYCLE_MAX && size > from_size && size < checkpoint_size;
+        let next_log = more.then(|| verified.applied.log.clone());
+        let applying = apply_stage(state, peer_id, &peer, verified, max_records);
+        let ahead = async {
+            let log = next_log?;
+            Some(
+                match fetch_page(state, &peer, log.size, page_entries).await {
+                    Ok(page) => verify_stage(&ledger, log, page).await,
+                    Err(e) => Err(e),
+                },
+            )
         };
-        let (applied, next) = tokio::join!(applying, prefetch);
-        let (applied, checkpoint_size, outcome) = applied?;
+        let (applied, next) = tokio::join!(applying, ahead);
+        let outcome = applied?;
         report.pages += 1;
-        report.entries += applied.size - from_size;
+        report.entries += size - from_size;
         report.puts += outcome.puts;
         report.deletes += outcome.deletes;
-        report.size = applied.size;
-        log = applied;
-        if log.size >= checkpoint_size {
-            return Ok(());
+        report.size = size;
+        match next {
+            Some(next) => verified = next?,
+            // Caught up; or a page that brought nothing (a peer's answer should not make
+            // this node pull again at once, only at the next interval).
+            None if size >= checkpoint_size || size == from_size => return Ok(()),
+            // The page budget is spent.
+            None => break,
         }
-        if n == SYNC_PAGES_PER_CYCLE_MAX {
-            break;
-        }
-        page = match next {
-            Some(next) if ahead == Some(log.size) => next?,
-            _ => fetch_page(state, &peer, log.size, page_entries).await?,
-        };
     }
     // More to pull: ask for another cycle at once.
     let _ = state
@@ -576,23 +564,50 @@ async fn pull_feed(
     Ok(())
 }
 
-/// Verifies one page against `log` and applies it, on the blocking pool (both are CPU and
-/// SQLite work of up to a few hundred milliseconds, kept off the async threads so requests
-/// keep being served). Answers the state after it, its checkpoint's size and what the
-/// store did.
-async fn apply_page(
-    state: &AppState,
-    peer_id: &str,
-    peer: &PeerEntry,
-    (key, origin): (String, String),
+/// A page verified against the state before it, ready to apply.
+struct VerifiedPage {
+    /// The state the page was verified from.
+    from: PeerLog,
+    applied: treaty_federation::Applied,
+    page: FeedPage,
+}
+
+/// Verifies one page against `log`, on the blocking pool (CPU work of up to tens of
+/// milliseconds, kept off the async threads so requests keep being served).
+async fn verify_stage(
+    (key, origin): &(String, String),
     log: PeerLog,
     page: FeedPage,
-    max_records: Option<u64>,
-) -> Result<(PeerLog, u64, treaty_store::SyncOutcome), CycleError> {
-    let (st, id, node_id) = (state.clone(), peer_id.to_owned(), peer.row.node_id.clone());
+) -> Result<VerifiedPage, CycleError> {
+    let (key, origin) = (key.clone(), origin.clone());
     tokio::task::spawn_blocking(move || {
         let applied = verify_page(&log, &page, &key, &origin)
             .map_err(|d| CycleError::Discrepancy(Box::new(d)))?;
+        Ok(VerifiedPage {
+            from: log,
+            applied,
+            page,
+        })
+    })
+    .await
+    .map_err(local)?
+}
+
+/// Applies a verified page to the store, on the blocking pool. Answers what the store did.
+async fn apply_stage(
+    state: &AppState,
+    peer_id: &str,
+    peer: &PeerEntry,
+    verified: VerifiedPage,
+    max_records: Option<u64>,
+) -> Result<treaty_store::SyncOutcome, CycleError> {
+    let (st, id, node_id) = (state.clone(), peer_id.to_owned(), peer.row.node_id.clone());
+    tokio::task::spawn_blocking(move || {
+        let VerifiedPage {
+            from,
+            applied,
+            page,
+        } = verified;
         let checkpoint_size = applied.checkpoint.size();
         let new_log = PeerLogRow {
             peer_id: id.clone(),
@@ -628,19 +643,17 @@ async fn apply_page(
                 ));
             }
         }
-        let outcome = w
-            .apply_sync(&SyncBatch {
-                peer_id: &id,
-                source_registry: &node_id,
-                from_size: log.size,
-                log: &new_log,
-                changes: &changes,
-                checkpoint_size,
-                checkpoint: &checkpoint,
-                now_ms: st.clock.now_ms(),
-            })
-            .map_err(local)?;
-        Ok((applied.log, checkpoint_size, outcome))
+        w.apply_sync(&SyncBatch {
+            peer_id: &id,
+            source_registry: &node_id,
+            from_size: from.size,
+            log: &new_log,
+            changes: &changes,
+            checkpoint_size,
+            checkpoint: &checkpoint,
+            now_ms: st.clock.now_ms(),
+        })
+        .map_err(local)
     })
     .await
     .map_err(local)?
