@@ -979,7 +979,7 @@ fn print_summary(runs: &[SyncRun], goal_ms: f64) {
     println!("|---|---|---|");
     let row = |name: &str, v: f64| println!("| {name} | {v:.1} | {:.0}% |", 100.0 * v / sync);
     row(
-        "fetch (= bare transfer): B reads the entries, checks each with `from_leaf_bytes`, encodes base64 + JSON; HTTP",
+        "fetch (= bare transfer): B reads the entries and the kind and collection of each, writes base64 + JSON; HTTP",
         bare,
     );
     row("A: JSON parse of the pages", stage(|s| s.json));
