@@ -815,6 +815,62 @@ async fn agreements_are_negotiated_recorded_on_both_sides_and_gate_the_feed() {
     assert_eq!(log.size, page_size(&body));
     assert!(pages >= 2);
 
+    // Bad input on the other level-1 endpoints is refused with its code: a notification
+    // whose checkpoint B did not sign (A's own), one that is no note, and a registry-cards
+    // cursor beyond what SQLite holds.
+    let notify = format!("{}/v1/federation/notify", a.url);
+    let (_, own) = a.get_text("/checkpoint").await;
+    for checkpoint in [own.as_str(), "not a note"] {
+        let (status, body, _) = Req::new(
+            Method::POST,
+            notify.clone(),
+            Some(json!({"checkpoint": checkpoint})),
+            &kb,
+        )
+        .send(&http)
+        .await
+        .unwrap();
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_checkpoint")),
+            "{body}"
+        );
+    }
+    let (status, body, _) = Req::new(
+        Method::GET,
+        format!(
+            "{}/v1/federation/registry-cards?since={}",
+            a.url,
+            1u64 << 63
+        ),
+        None,
+        &kb,
+    )
+    .send(&http)
+    .await
+    .unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("since_out_of_range")),
+        "{body}"
+    );
+    // B's own checkpoint is accepted.
+    let (_, theirs) = b.get_text("/checkpoint").await;
+    let (status, body, _) = Req::new(
+        Method::POST,
+        notify.clone(),
+        Some(json!({"checkpoint": theirs})),
+        &kb,
+    )
+    .send(&http)
+    .await
+    .unwrap();
+    assert_eq!(
+        (status, body["accepted"].as_bool()),
+        (202, Some(true)),
+        "{body}"
+    );
+
     // Peers, keys and agreements survive a crash of A.
     a.restart();
     let (status, body, _) = Req::new(Method::GET, feed.clone(), None, &kb)
