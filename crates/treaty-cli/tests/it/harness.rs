@@ -145,6 +145,38 @@ impl TestNode {
         }
     }
 
+    /// Asks the node to shut down (SIGTERM) and waits, at most `deadline`, for it to exit;
+    /// answers its exit status, or `None` if it was still running at the deadline (then it
+    /// is killed).
+    pub fn terminate(&mut self, deadline: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success(), "kill -TERM failed");
+        let until = std::time::Instant::now() + deadline;
+        // Waiting for a condition (the process has exited), checked every few ms.
+        loop {
+            if let Some(status) = c.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= until {
+                let _ = c.kill();
+                let _ = c.wait();
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// Starts the node again (after [`TestNode::terminate`] or [`TestNode::kill9`]) on the
+    /// same port and data directory.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the node is still running");
+        self.restart();
+    }
+
     /// Stops the node (SIGKILL) and starts it again on the same port and data directory.
     pub fn restart(&mut self) {
         self.kill9();

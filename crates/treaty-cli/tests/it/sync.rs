@@ -720,3 +720,39 @@ async fn drift_in_a_peers_schema_is_detected_and_can_be_accepted() {
     let (_, scan) = op(&a, Method::POST, "/v1/admin/federation/drift-scan", None).await;
     assert_eq!(scan["drifted"], 0, "{scan}");
 }
+
+/// SIGTERM stops a node whose background work is running (sync worker, notifier, witness
+/// pushes, upkeep): `serve` must return once the listener is closed, not wait on tasks that
+/// hold the sequencer. It exits 0 within the deadline, and a restart finds what it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_syncing_node_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = start(dir.path(), "a", &[QUIET]);
+    let b = start(dir.path(), "b", &[QUIET]);
+    for i in 0..5 {
+        let (status, body) = b
+            .put(
+                "agent-card",
+                &format!("card-{i}"),
+                &agent_card(&format!("Card {i}")),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    peer_up(&a, &b).await;
+    agree(&a, &b, &["agent-card"]).await;
+    wait_caught_up(&a, &b).await;
+    let idb = node_id(&b).await;
+    let before = peer(&a, &idb).await["sync"]["verified_size"].clone();
+    let size = crate::federation::ledger_size(&a).await;
+
+    let status = a
+        .terminate(std::time::Duration::from_secs(10))
+        .expect("the node did not exit within 10 s of SIGTERM");
+    assert!(status.success(), "exit status {status}");
+
+    a.start_again();
+    assert_eq!(crate::federation::ledger_size(&a).await, size);
+    assert_eq!(peer(&a, &idb).await["sync"]["verified_size"], before);
+    assert_eq!(keys(&discover(&a, "query=translates").await).len(), 5);
+}
