@@ -36,8 +36,7 @@ use std::time::{Duration, Instant};
 use treaty_merkle::{CompactRange, leaf_hash};
 use treaty_node::config::{FederationSettings, RateLimitSettings};
 use treaty_store::{
-    CacheChange, CachePut, PeerLogRow, PeerRow, Reader, SearchQuery, SourceFilter, SyncBatch,
-    Writer,
+    CacheChange, PeerLogRow, PeerRow, Reader, SearchQuery, SourceFilter, SyncBatch, Writer,
 };
 use treaty_types::{CollectionName, LeafEntry, LedgerEntry, Operation, RecordKey};
 
@@ -733,10 +732,10 @@ impl Shadow {
 }
 
 /// The store upkeep the node runs after a sync cycle (`federation::sync`): discovery-index
-/// merges in 1,000-page steps (at most 64), then a passive WAL checkpoint.
+/// merges, then a passive WAL checkpoint.
 fn upkeep(writer: &mut Writer) -> Result<()> {
-    for _ in 0..64 {
-        if !writer.merge_discovery(1_000)? {
+    for _ in 0..treaty_store::MERGE_STEPS_MAX {
+        if !writer.merge_discovery(treaty_store::MERGE_STEP_PAGES)? {
             break;
         }
     }
@@ -750,21 +749,9 @@ fn changes_of(entries: &[(u64, &Vec<u8>, LeafEntry)]) -> Vec<CacheChange> {
     entries
         .iter()
         .filter_map(|(index, leaf, entry)| match entry {
-            LeafEntry::Record(r) if r.op == Operation::Put => Some(CacheChange::Put(CachePut {
-                source_index: *index,
-                collection: r.collection.to_string(),
-                key: r.key.to_string(),
-                version: r.version,
-                leaf: (*leaf).clone(),
-                body: r.body.clone().unwrap_or(0..0),
-                time_ms: r.time_ms,
-            })),
-            LeafEntry::Record(r) => Some(CacheChange::Delete {
-                source_index: *index,
-                collection: r.collection.to_string(),
-                key: r.key.to_string(),
-                version: r.version,
-            }),
+            LeafEntry::Record(r) => {
+                Some(CacheChange::of_record(*index, r.clone(), (*leaf).clone()))
+            }
             LeafEntry::Other(_) => None,
         })
         .collect()
@@ -1178,19 +1165,10 @@ fn build_cache(path: &Path, corpus: &Corpus, records: usize) -> Result<CacheBuil
                     time_ms: i as u64,
                 }
                 .to_leaf_bytes()?;
-                let body = match LedgerEntry::read_leaf(&leaf)? {
-                    LeafEntry::Record(r) => r.body.context("a put without a body")?,
+                match LedgerEntry::read_leaf(&leaf)? {
+                    LeafEntry::Record(r) => Ok(CacheChange::of_record(i as u64, r, leaf)),
                     LeafEntry::Other(_) => bail!("not a record entry"),
-                };
-                Ok(CacheChange::Put(CachePut {
-                    source_index: i as u64,
-                    collection: collection.into(),
-                    key,
-                    version: 1,
-                    leaf,
-                    body,
-                    time_ms: i as u64,
-                }))
+                }
             })
             .collect::<Result<Vec<_>>>()?;
         let size = to as u64;

@@ -34,7 +34,7 @@ use crate::{Reader, StoreError, Writer, i64_of, u64_of};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde_json::Value;
 use std::collections::HashMap;
-use treaty_types::{LeafEntry, LedgerEntry};
+use treaty_types::{LeafEntry, LedgerEntry, Operation, RecordLeaf};
 
 /// Migration 7: peer sync state, cached peer records, their checkpoints, discrepancies,
 /// drift baselines, and registry-card propagation columns on `peers`.
@@ -192,6 +192,32 @@ impl CachePut {
     #[must_use]
     pub fn body_text(&self) -> Option<&str> {
         std::str::from_utf8(self.leaf.get(self.body.clone())?).ok()
+    }
+}
+
+impl CacheChange {
+    /// The change a verified record entry makes: a put, with the entry's `leaf` bytes and
+    /// its body's place in them, or a tombstone (which drops `leaf`). A put without a body
+    /// caches `null`.
+    #[must_use]
+    pub fn of_record(source_index: u64, r: RecordLeaf, leaf: Vec<u8>) -> CacheChange {
+        match r.op {
+            Operation::Put => CacheChange::Put(CachePut {
+                source_index,
+                collection: r.collection.to_string(),
+                key: r.key.to_string(),
+                version: r.version,
+                leaf,
+                body: r.body.unwrap_or(0..0),
+                time_ms: r.time_ms,
+            }),
+            Operation::Delete => CacheChange::Delete {
+                source_index,
+                collection: r.collection.to_string(),
+                key: r.key.to_string(),
+                version: r.version,
+            },
+        }
     }
 }
 
@@ -883,10 +909,9 @@ impl Writer {
     }
 }
 
-/// `[a,b,...]` from JSON texts.
 /// `[[rowid,"tokens"],...]` for the FTS5 insert, written directly: tokens are words and
 /// facets, which need no JSON escaping (checked; anything else is escaped as JSON).
-fn rows_json(rows: &[(i64, usize)], tokens: &[String]) -> String {
+pub(crate) fn rows_json(rows: &[(i64, usize)], tokens: &[String]) -> String {
     use std::fmt::Write as _;
     let text_len: usize = tokens.iter().map(String::len).sum();
     let mut out = String::with_capacity(2 + text_len + rows.len() * 28);
@@ -911,6 +936,7 @@ fn rows_json(rows: &[(i64, usize)], tokens: &[String]) -> String {
     out
 }
 
+/// `[a,b,...]` from JSON texts.
 fn json_array(items: impl Iterator<Item = String>) -> String {
     let mut out = String::from("[");
     for (i, item) in items.enumerate() {
@@ -1254,6 +1280,14 @@ macro_rules! cache_reads {
 
 cache_reads!(Writer);
 cache_reads!(Reader);
+
+/// Leaf pages of discovery-index merge work per [`Writer::merge_discovery`] step after a
+/// sync cycle (about 1 MB; a caller holding a lock around each step releases it between
+/// steps, so that other writers wait at most one step).
+pub const MERGE_STEP_PAGES: u32 = 1_000;
+/// Most merge steps after one sync cycle; what is left waits for the next cycle (FTS5's
+/// crisis merges bound the segments meanwhile).
+pub const MERGE_STEPS_MAX: usize = 64;
 
 /// Sets FTS5's automerge for the discovery index (persistent, and part of `tx`).
 fn set_automerge(tx: &rusqlite::Transaction<'_>, segments: u32) -> Result<(), StoreError> {

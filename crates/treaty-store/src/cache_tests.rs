@@ -192,9 +192,9 @@ fn card(name: &str, description: &str) -> Value {
     json!({"name": name, "description": description})
 }
 
-/// The leaf of a peer's `agent-card` put, and where its body is in it.
-fn put_leaf(index: u64, key: &str, version: u64, body: Value) -> (Vec<u8>, std::ops::Range<usize>) {
-    let leaf = treaty_types::LedgerEntry::Record {
+/// The leaf of a peer's `agent-card` put.
+fn put_leaf(index: u64, key: &str, version: u64, body: Value) -> Vec<u8> {
+    treaty_types::LedgerEntry::Record {
         collection: treaty_types::CollectionName::parse("agent-card").expect("name"),
         key: treaty_types::RecordKey::parse(key).expect("key"),
         version,
@@ -203,26 +203,18 @@ fn put_leaf(index: u64, key: &str, version: u64, body: Value) -> (Vec<u8>, std::
         time_ms: 1000 + index,
     }
     .to_leaf_bytes()
-    .expect("leaf");
+    .expect("leaf")
+}
+
+/// The change of a peer's `agent-card` put, as a sync makes it from the verified leaf.
+fn put(index: u64, key: &str, version: u64, body: Value) -> CacheChange {
+    let leaf = put_leaf(index, key, version, body);
     let treaty_types::LeafEntry::Record(r) =
         treaty_types::LedgerEntry::read_leaf(&leaf).expect("read")
     else {
         panic!("not a record");
     };
-    (leaf, r.body.expect("body"))
-}
-
-fn put(index: u64, key: &str, version: u64, body: Value) -> CacheChange {
-    let (leaf, body) = put_leaf(index, key, version, body);
-    CacheChange::Put(CachePut {
-        source_index: index,
-        collection: "agent-card".into(),
-        key: key.into(),
-        version,
-        leaf,
-        body,
-        time_ms: 1000 + index,
-    })
+    CacheChange::of_record(index, r, leaf)
 }
 
 fn del(index: u64, key: &str, version: u64) -> CacheChange {
@@ -341,7 +333,7 @@ fn a_sync_caches_puts_and_stores_its_state() {
         ("p-a", "node-a", 2)
     );
     assert_eq!((a.source_index, a.checkpoint_size), (3, 5));
-    assert_eq!(a.leaf, put_leaf(3, "alpha", 2, card("Alpha", "again")).0);
+    assert_eq!(a.leaf, put_leaf(3, "alpha", 2, card("Alpha", "again")));
     assert_eq!(a.body, card("Alpha", "again"));
     assert_eq!((a.time_ms, a.synced_ms), (1003, 77));
     assert_eq!(
@@ -1277,16 +1269,7 @@ fn a_version_6_database_migrates() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("v6.db");
     {
-        let conn = crate::open(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE,
-        )
-        .expect("open");
-        crate::schema::migrate_to(&conn, 6).expect("migrate to 6");
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .expect("version");
-        assert_eq!(version, 6);
+        let conn = crate::schema::open_at_version(&path, 6);
         // Peers as release 6 stored them: two with a card, one without.
         for (id, created, card) in [
             ("p-z", 1, Some("{\"node_id\":\"z\"}")),
@@ -1354,14 +1337,9 @@ fn a_version_6_database_migrates() {
 fn a_version_8_cache_migrates_to_lean_rows_keeping_ids_and_bodies() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("v8.db");
-    let (leaf, _) = put_leaf(7, "alpha", 3, card("Alpha", "kept"));
+    let leaf = put_leaf(7, "alpha", 3, card("Alpha", "kept"));
     {
-        let conn = crate::open(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE,
-        )
-        .expect("open");
-        crate::schema::migrate_to(&conn, 8).expect("migrate to 8");
+        let conn = crate::schema::open_at_version(&path, 8);
         conn.execute(
             "INSERT INTO peers(id, node_id, name, base_url, card_url, callback_url, status,
                created_ms, updated_ms)
@@ -1479,4 +1457,31 @@ fn sync_batches_leave_index_merges_to_merge_discovery() {
             [],
         )
         .expect("integrity");
+}
+
+#[test]
+fn fts_rows_are_json_whatever_the_token_text() {
+    let tokens = vec![
+        "0 nalpha dbeta".to_owned(),
+        "odd \"quoted\" back\\slash\ncontrol".to_owned(),
+        String::new(),
+    ];
+    let rows = [(7, 1), (-3, 0), (9, 2)];
+    let parsed: Value =
+        serde_json::from_str(&crate::cache::rows_json(&rows, &tokens)).expect("JSON");
+    assert_eq!(parsed, json!([[7, tokens[1]], [-3, tokens[0]], [9, ""]]));
+}
+
+#[test]
+fn body_depth_is_counted_outside_strings_only() {
+    use crate::federation::text_nests_too_deep;
+    let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    assert!(!text_nests_too_deep(&nested(STORED_JSON_DEPTH_MAX)));
+    assert!(text_nests_too_deep(&nested(STORED_JSON_DEPTH_MAX + 1)));
+    // Brackets in strings, escaped quotes included, do not nest.
+    let in_string = format!(
+        "{{\"s\":\"\\\"{}\"}}",
+        "[".repeat(STORED_JSON_DEPTH_MAX + 5)
+    );
+    assert!(!text_nests_too_deep(&in_string));
 }

@@ -785,16 +785,7 @@ fn a_version_5_database_migrates() {
     let path = dir.path().join("v5.db");
     {
         // A database as the previous release left it.
-        let conn = crate::open(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE,
-        )
-        .expect("open");
-        crate::schema::migrate_to(&conn, 5).expect("migrate to 5");
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .expect("version");
-        assert_eq!(version, 5);
+        let conn = crate::schema::open_at_version(&path, 5);
         let tables: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name = 'peers'",

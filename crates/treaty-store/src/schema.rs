@@ -126,3 +126,20 @@ pub(crate) fn migrate_to(conn: &Connection, target: i64) -> Result<(), StoreErro
     }
     Ok(())
 }
+
+/// A database at `path` as release `version` left it (migrated that far and no further),
+/// for migration tests.
+#[cfg(test)]
+pub(crate) fn open_at_version(path: &std::path::Path, version: i64) -> Connection {
+    let conn = crate::open(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE,
+    )
+    .expect("open");
+    migrate_to(&conn, version).expect("migrate");
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(found, version);
+    conn
+}

@@ -12,7 +12,7 @@
 //! the two peer directly.
 
 use super::client::{CARD_PATH, CallError};
-use super::sync::CycleError;
+use super::sync::{CycleError, local, signed_get};
 use super::{Claim, PEERS_MAX, apply_facts, check_fetched, note_failure};
 use crate::api::AppState;
 use serde_json::{Value, json};
@@ -30,10 +30,6 @@ pub const REGISTRY_CARDS_ANSWER_BYTES_MAX: usize = 4 * 1024 * 1024;
 pub const REGISTRY_CARDS_ANSWER_BUDGET: usize = 2 * 1024 * 1024;
 /// Most registry-card pages pulled from one peer per cycle.
 pub const REGISTRY_CARD_PAGES_PER_CYCLE: u32 = 20;
-
-fn local(e: impl std::fmt::Display) -> CycleError {
-    CycleError::Local(e.to_string())
-}
 
 /// Refreshes a first-hand peer's card with `If-None-Match`: a 304 costs nothing; a changed
 /// card is verified and its facts stored (status unchanged). A card that no longer
@@ -101,9 +97,6 @@ pub async fn pull_cards(state: &AppState, peer_id: &str) -> Result<u32, CycleErr
     let Some(peer) = state.federation.table().find(peer_id) else {
         return Err(local(format!("peer {peer_id} is gone")));
     };
-    let Some((kid, key)) = state.card.signing_key() else {
-        return Err(local("this node has no card signing key"));
-    };
     let mut stored = 0;
     for _ in 0..REGISTRY_CARD_PAGES_PER_CYCLE {
         let since: u64 = {
@@ -117,31 +110,13 @@ pub async fn pull_cards(state: &AppState, peer_id: &str) -> Result<u32, CycleErr
             "{}/registry-cards?since={since}",
             peer.row.callback_url.trim_end_matches('/')
         );
-        let now_s = state.clock.now_ms() / 1000;
-        let (status, bytes) = state
-            .federation
-            .client
-            .signed_raw(
-                &key,
-                &kid,
-                now_s,
-                reqwest::Method::GET,
-                &url,
-                None,
-                REGISTRY_CARDS_ANSWER_BYTES_MAX,
-            )
-            .await
-            .map_err(CycleError::Call)?;
-        if status != reqwest::StatusCode::OK {
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            return Err(CycleError::Call(CallError {
-                code: "registry_cards_refused",
-                detail: format!(
-                    "GET {url} answered {status}: {}",
-                    body["code"].as_str().unwrap_or("unknown")
-                ),
-            }));
-        }
+        let bytes = signed_get(
+            state,
+            &url,
+            REGISTRY_CARDS_ANSWER_BYTES_MAX,
+            "registry_cards_refused",
+        )
+        .await?;
         let page = parse_registry_cards(&bytes).map_err(|e| {
             CycleError::Call(CallError {
                 code: "registry_cards_invalid",

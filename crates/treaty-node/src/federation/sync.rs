@@ -37,8 +37,8 @@ use treaty_federation::{
     Action, Discrepancy, FeedEntry, FeedPage, PeerEvent, PeerLog, PeerStatus, TrustLevel,
     verify_page,
 };
-use treaty_store::{CacheChange, CachePut, DiscrepancyRow, PeerLogRow, SyncBatch};
-use treaty_types::{LeafEntry, Operation};
+use treaty_store::{CacheChange, DiscrepancyRow, PeerLogRow, SyncBatch};
+use treaty_types::LeafEntry;
 
 /// Most pages one cycle pulls; a peer further ahead is caught up over the next cycles
 /// (the next one starts at once), so one huge peer cannot hold a pull slot for ever.
@@ -100,14 +100,14 @@ impl std::fmt::Display for CycleError {
     }
 }
 
-fn call(code: &'static str, detail: impl Into<String>) -> CycleError {
+pub(super) fn call(code: &'static str, detail: impl Into<String>) -> CycleError {
     CycleError::Call(CallError {
         code,
         detail: detail.into(),
     })
 }
 
-fn local(e: impl std::fmt::Display) -> CycleError {
+pub(super) fn local(e: impl std::fmt::Display) -> CycleError {
     CycleError::Local(e.to_string())
 }
 
@@ -385,14 +385,6 @@ pub async fn cycle(state: &AppState, peer_id: &str) -> Result<CycleReport, Cycle
     Ok(report)
 }
 
-/// Leaf pages of discovery-index merge work per step after a cycle (about 1 MB; the store
-/// lock is released between steps so that a sync page or an operator write waits at most
-/// one step).
-const MERGE_STEP_PAGES: u32 = 1_000;
-/// Most merge steps after one cycle; what is left waits for the next cycle (FTS5's crisis
-/// merges bound the segments meanwhile).
-const MERGE_STEPS_MAX: usize = 64;
-
 /// Store upkeep after a cycle that applied pages, which `apply_sync` leaves to its caller:
 /// merges the discovery index's new segments, then checkpoints the WAL. On the blocking
 /// pool and not awaited, so that the cycle's caller is answered first; the pages are
@@ -400,11 +392,11 @@ const MERGE_STEPS_MAX: usize = 64;
 fn upkeep_later(state: &AppState) {
     let st = state.clone();
     drop(tokio::task::spawn_blocking(move || {
-        for _ in 0..MERGE_STEPS_MAX {
+        for _ in 0..treaty_store::MERGE_STEPS_MAX {
             let Ok(mut w) = st.admin.lock() else {
                 return;
             };
-            match w.merge_discovery(MERGE_STEP_PAGES) {
+            match w.merge_discovery(treaty_store::MERGE_STEP_PAGES) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
@@ -471,37 +463,41 @@ pub(super) async fn fetch_page(
     since: u64,
     limit: u32,
 ) -> Result<FeedPage, CycleError> {
-    let Some((kid, key)) = state.card.signing_key() else {
-        return Err(local("this node has no card signing key"));
-    };
     let url = format!(
         "{}/entries?since={since}&limit={limit}",
         peer.row.callback_url.trim_end_matches('/')
     );
+    let bytes = signed_get(state, &url, FEED_PAGE_BYTES_MAX, "sync_refused").await?;
+    FeedPage::parse(&bytes).map_err(|e| call("sync_answer_invalid", format!("GET {url}: {e}")))
+}
+
+/// A signed `GET url` to a peer, read up to `max` bytes; any answer but 200 is the call
+/// error `refused` with the status and the peer's problem code.
+pub(super) async fn signed_get(
+    state: &AppState,
+    url: &str,
+    max: usize,
+    refused: &'static str,
+) -> Result<Vec<u8>, CycleError> {
+    let Some((kid, key)) = state.card.signing_key() else {
+        return Err(local("this node has no card signing key"));
+    };
     let now_s = state.clock.now_ms() / 1000;
     let (status, bytes) = state
         .federation
         .client
-        .signed_raw(
-            &key,
-            &kid,
-            now_s,
-            reqwest::Method::GET,
-            &url,
-            None,
-            FEED_PAGE_BYTES_MAX,
-        )
+        .signed_raw(&key, &kid, now_s, reqwest::Method::GET, url, None, max)
         .await
         .map_err(CycleError::Call)?;
     if status != reqwest::StatusCode::OK {
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let code = body["code"].as_str().unwrap_or("unknown");
         return Err(call(
-            "sync_refused",
+            refused,
             format!("GET {url} answered {status}: {code}"),
         ));
     }
-    FeedPage::parse(&bytes).map_err(|e| call("sync_answer_invalid", format!("GET {url}: {e}")))
+    Ok(bytes)
 }
 
 /// Pulls the feed until caught up (or the page budget of one cycle is spent). Pages go
@@ -670,33 +666,16 @@ fn changes_of(
 ) -> Vec<CacheChange> {
     entries
         .into_iter()
-        .filter_map(|(index, entry)| match entry {
-            LeafEntry::Record(r) if r.op == Operation::Put => {
-                let slot = usize::try_from(index.checked_sub(since)?).ok()?;
-                let leaf = match feed.get_mut(slot)? {
-                    FeedEntry::Full { leaf, .. } => std::mem::take(leaf),
-                    FeedEntry::Hash { .. } => return None,
-                };
-                // A put read from canonical bytes has a body; an empty range would be
-                // refused by the store rather than guessed at.
-                let body = r.body.unwrap_or(0..0);
-                Some(CacheChange::Put(CachePut {
-                    source_index: index,
-                    collection: r.collection.to_string(),
-                    key: r.key.to_string(),
-                    version: r.version,
-                    leaf,
-                    body,
-                    time_ms: r.time_ms,
-                }))
-            }
-            LeafEntry::Record(r) => Some(CacheChange::Delete {
-                source_index: index,
-                collection: r.collection.to_string(),
-                key: r.key.to_string(),
-                version: r.version,
-            }),
-            LeafEntry::Other(_) => None,
+        .filter_map(|(index, entry)| {
+            let LeafEntry::Record(r) = entry else {
+                return None;
+            };
+            let slot = usize::try_from(index.checked_sub(since)?).ok()?;
+            let leaf = match feed.get_mut(slot)? {
+                FeedEntry::Full { leaf, .. } => std::mem::take(leaf),
+                FeedEntry::Hash { .. } => return None,
+            };
+            Some(CacheChange::of_record(index, r, leaf))
         })
         .collect()
 }
