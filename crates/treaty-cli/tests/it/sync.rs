@@ -331,7 +331,7 @@ async fn a_cascade_around_a_triangle_finds_the_record_and_terminates_on_a_miss()
 const HONEST: u8 = 0;
 const ALTER_ENTRY: u8 = 1;
 const ALTER_CHECKPOINT: u8 = 2;
-/// Refuse feed requests (503) once this many have been served.
+/// Refuse feed requests (503) once this many pages (answers of 200) have been served.
 const FAIL_AFTER: u8 = 3;
 
 struct FeedProxy {
@@ -386,7 +386,6 @@ async fn feed_proxy(listener: tokio::net::TcpListener, target: String) -> FeedPr
                         .body(axum::body::Body::from(r#"{"code":"down"}"#))
                         .unwrap();
                 }
-                served.fetch_add(1, Ordering::SeqCst);
             }
             let mut fwd = http.request(parts.method.clone(), format!("{target}{path}"));
             for (k, v) in &parts.headers {
@@ -396,6 +395,11 @@ async fn feed_proxy(listener: tokio::net::TcpListener, target: String) -> FeedPr
             }
             let resp = fwd.body(body).send().await.unwrap();
             let status = resp.status();
+            // Only pages count: an answer the node refused (say, before the agreement
+            // reached it) is not a page the puller could apply.
+            if feed && status == 200 {
+                served.fetch_add(1, Ordering::SeqCst);
+            }
             let headers = resp.headers().clone();
             let mut bytes = resp.bytes().await.unwrap().to_vec();
             let m = mode.load(Ordering::SeqCst);
