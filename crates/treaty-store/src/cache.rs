@@ -16,11 +16,30 @@
 //! `peer_records` holds the current version of each `(peer, collection, key)`: a put newer
 //! than the cached version replaces it (as a new row, with a new id), a tombstone newer than
 //! it removes it, and anything not newer is skipped, so applying the same changes again
-//! changes nothing. Every cached row is in the discovery index next to local records (see
-//! [`crate::search`]'s "Cached peer records"): its FTS5 rowid is
+//! changes nothing. Cached rows are in the discovery index next to local records (see
+//! [`crate::search`]'s "Cached peer records"): a row's FTS5 rowid is
 //! [`crate::search::CACHE_ROWID_BASE`]` - id`, which is why a replaced version gets a new
 //! id: the newest cached versions come first among cached hits, as the newest local
 //! versions do among local ones.
+//!
+//! # Cached records enter discovery after their sync commits
+//!
+//! [`Writer::apply_sync`] does not index the rows it caches; [`Writer::index_cached`] does,
+//! in its own transactions, oldest id first, and keeps a watermark in `meta`
+//! (`cache_indexed_id`): every cached row with an id up to it is in the index, none above
+//! it is. Ids only grow (AUTOINCREMENT), so the rows waiting are exactly those above the
+//! watermark ([`Reader::cache_unindexed`]). Rows leave the index in the transaction that
+//! removes them (a replaced version, a tombstone, a reset peer), and only if they are below
+//! the watermark, so a query never finds a record that is gone and FTS5 never deletes a
+//! row it does not hold.
+//!
+//! Why: building discovery tokens and writing FTS5 postings is about two thirds of
+//! applying a page (1,000 agent-card changes: 21 ms in the sync transaction against 6.6 ms
+//! without; see BENCHMARKS.md). Taking it out of the transaction halves an incremental
+//! sync, and costs nothing in what queries see when the caller, as the node does, indexes
+//! what is waiting before each discovery query: a record a sync committed is found by
+//! every query that starts after the commit. A crash between the commit and the indexing
+//! leaves the rows above the watermark, where the next indexing finds them.
 //!
 //! # History
 //!
@@ -146,6 +165,33 @@ pub(crate) const MIGRATION_LEAN_RECORDS: &str = "
         SELECT 'peer_records_lean', seq FROM sqlite_sequence WHERE name = 'peer_records';
      DROP TABLE peer_records;
      ALTER TABLE peer_records_lean RENAME TO peer_records;";
+
+/// Schema migration 10: the discovery index's watermark over cached records (see "Cached
+/// records enter discovery after their sync commits" above). Every row a version-9
+/// database holds is already indexed, so the watermark starts at the highest id ever
+/// issued (0 when none was).
+pub(crate) const MIGRATION_INDEX_WATERMARK: &str = "
+     INSERT INTO meta(key, value)
+        SELECT 'cache_indexed_id', CAST(COALESCE(MAX(seq), 0) AS TEXT)
+        FROM sqlite_sequence WHERE name = 'peer_records';";
+
+/// The `meta` key of the highest cached-record id the discovery index holds every row
+/// up to (migration 10).
+const INDEXED_THROUGH_KEY: &str = "cache_indexed_id";
+
+/// Cached rows [`Writer::index_cached`] indexes per call (one transaction): bounded so
+/// that a sync page or an operator write waiting for the store lock waits at most about
+/// one step (5,000 agent cards: about 40 ms on a 2-vCPU machine).
+pub const INDEX_STEP_ROWS: u32 = 5_000;
+
+/// What one [`Writer::index_cached`] step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IndexStep {
+    /// Cached rows it added to the discovery index.
+    pub indexed: u64,
+    /// Whether rows may be left (call again until there are none).
+    pub more: bool,
+}
 
 /// The stored verified state of one peer's log (`treaty_federation::sync::PeerLog`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -421,55 +467,68 @@ fn validate(b: &SyncBatch<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Puts from which [`Writer::apply_sync`] builds discovery tokens on a second thread.
+/// Rows from which [`Writer::index_cached`] builds discovery tokens on a second thread.
 const TOKENS_PARALLEL_MIN: usize = 256;
-/// Puts per unit of token work.
+/// Rows per unit of token work.
 const TOKENS_CHUNK: usize = 64;
 
-/// The discovery tokens of a batch's puts, built in chunks by whichever thread takes the
-/// next one: the helper from the start, the writing thread once its rows are written.
+/// A cached row waiting for the discovery index.
+struct Unindexed {
+    id: i64,
+    source_registry: String,
+    collection: String,
+    leaf: Vec<u8>,
+    /// Where the body's JSON text is in `leaf` (`None`: no body).
+    body: Option<std::ops::Range<usize>>,
+}
+
+impl Unindexed {
+    fn tokens(&self) -> String {
+        // Checked UTF-8 by `validate` when the row was cached; a body that is not (a
+        // corrupted file) is indexed as a null body would be.
+        let body = self
+            .body
+            .clone()
+            .and_then(|r| std::str::from_utf8(self.leaf.get(r)?).ok())
+            .unwrap_or("null");
+        cached_tokens_json(&self.collection, body, &self.source_registry)
+    }
+}
+
+/// The discovery tokens of a step's rows, built in chunks by whichever thread takes the
+/// next one: the helper from the start, the writing thread too.
 struct Tokens<'a> {
-    puts: &'a [&'a CachePut],
-    source_registry: &'a str,
+    rows: &'a [Unindexed],
     next: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Tokens<'a> {
-    fn new(puts: &'a [&'a CachePut], source_registry: &'a str) -> Self {
+    fn new(rows: &'a [Unindexed]) -> Self {
         Tokens {
-            puts,
-            source_registry,
+            rows,
             next: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
-    /// Builds chunks until none is left; answers each with its first put's ordinal.
+    /// Builds chunks until none is left; answers each with its first row's ordinal.
     fn work(&self) -> Vec<(usize, Vec<String>)> {
         let mut done = Vec::new();
         loop {
             let start = self
                 .next
                 .fetch_add(TOKENS_CHUNK, std::sync::atomic::Ordering::Relaxed);
-            let Some(chunk) = self.puts.get(start..) else {
+            let Some(chunk) = self.rows.get(start..) else {
                 return done;
             };
             let chunk = &chunk[..chunk.len().min(TOKENS_CHUNK)];
             if chunk.is_empty() {
                 return done;
             }
-            let tokens = chunk
-                .iter()
-                .map(|p| {
-                    // Checked by `validate`.
-                    let body = p.body_text().unwrap_or("null");
-                    cached_tokens_json(&p.collection, body, self.source_registry)
-                })
-                .collect();
-            done.push((start, tokens));
+            done.push((start, chunk.iter().map(Unindexed::tokens).collect()));
         }
     }
 
-    /// Every put's tokens, by ordinal.
+    /// Every row's tokens, by ordinal.
     fn collect(
         &self,
         mine: Vec<(usize, Vec<String>)>,
@@ -478,7 +537,7 @@ impl<'a> Tokens<'a> {
         let mut chunks: Vec<_> = mine.into_iter().chain(theirs).collect();
         chunks.sort_unstable_by_key(|(start, _)| *start);
         let all: Vec<String> = chunks.into_iter().flat_map(|(_, t)| t).collect();
-        debug_assert_eq!(all.len(), self.puts.len());
+        debug_assert_eq!(all.len(), self.rows.len());
         all
     }
 }
@@ -509,11 +568,10 @@ struct Batch<'b> {
     lookups: bool,
     /// The cached version of every record this batch changed (`None`: removed).
     current: HashMap<(&'b str, &'b str), Option<Current>>,
-    /// The rows this batch cached, by id, with the ordinal of their put among the batch's
-    /// puts (which names their discovery tokens): they enter FTS5 together at the end of
-    /// the batch.
-    staged: HashMap<i64, usize>,
-    /// Discovery rowids of rows cached before this batch that it removed or replaced.
+    /// The highest cached id the discovery index holds every row up to: rows above it
+    /// (this batch's among them) are not in it yet.
+    indexed_through: i64,
+    /// Discovery rowids of indexed rows this batch removed or replaced.
     unindexed: Vec<i64>,
     /// Per checkpoint size, the change in how many cached rows it proves.
     proofs: HashMap<i64, i64>,
@@ -545,8 +603,7 @@ impl<'b> Batch<'b> {
             .optional()?)
     }
 
-    /// Deletes a cached row and drops its staged discovery row, or (a row cached before this
-    /// batch) notes its discovery row for deletion.
+    /// Deletes a cached row, and notes its discovery row for deletion if it has one.
     fn remove(
         &mut self,
         st: &mut Statements<'_>,
@@ -555,7 +612,7 @@ impl<'b> Batch<'b> {
         c: Current,
     ) -> Result<(), StoreError> {
         st.remove.execute([c.id])?;
-        if self.staged.remove(&c.id).is_none() {
+        if c.id <= self.indexed_through {
             self.unindexed.push(cached_rowid(c.id));
         }
         *self.proofs.entry(c.checkpoint_size).or_default() -= 1;
@@ -564,9 +621,8 @@ impl<'b> Batch<'b> {
         Ok(())
     }
 
-    /// Notes a row this batch cached, from its `put`-th put.
-    fn added(&mut self, collection: &'b str, key: &'b str, c: Current, put: usize) {
-        self.staged.insert(c.id, put);
+    /// Notes a row this batch cached.
+    fn added(&mut self, collection: &'b str, key: &'b str, c: Current) {
         *self.proofs.entry(c.checkpoint_size).or_default() += 1;
         self.current.insert((collection, key), Some(c));
         self.records += 1;
@@ -621,146 +677,93 @@ impl Writer {
             // The first sync of a peer (the largest, typically) looks nothing up.
             lookups: records_before > 0,
             current: HashMap::with_capacity(b.changes.len()),
-            staged: HashMap::new(),
+            indexed_through: indexed_through(&tx)?,
             unindexed: Vec::new(),
             proofs: HashMap::new(),
         };
         let checkpoint_size = i64_of(b.checkpoint_size);
         let now = i64_of(b.now_ms);
         let mut out = SyncOutcome::default();
-        // Discovery tokens are built in Rust, about as much work as the row writes: for a
-        // large batch, another thread builds them while this one writes the rows, and helps
-        // with what is left once the rows are written (see `Tokens`).
-        let puts: Vec<&CachePut> = b
-            .changes
-            .iter()
-            .filter_map(|c| match c {
-                CacheChange::Put(p) => Some(p),
-                CacheChange::Delete { .. } => None,
-            })
-            .collect();
-        let tokens = Tokens::new(&puts, b.source_registry);
-        let tokens = std::thread::scope(|scope| -> Result<Vec<String>, StoreError> {
-            let helper = (puts.len() >= TOKENS_PARALLEL_MIN).then(|| scope.spawn(|| tokens.work()));
-            let mut st = Statements {
-                find: tx.prepare_cached(
-                    "SELECT id, version, checkpoint_size FROM peer_records
-                     WHERE peer_id = ?1 AND collection = ?2 AND key = ?3",
-                )?,
-                remove: tx.prepare_cached("DELETE FROM peer_records WHERE id = ?1")?,
-                insert: tx.prepare_cached(
-                    "INSERT INTO peer_records(peer_id, source_registry, collection, key,
-                       version, source_index, checkpoint_size, leaf, time_ms, synced_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )?,
-            };
-            let mut put = 0usize;
-            for change in b.changes {
-                match change {
-                    CacheChange::Put(p) => {
-                        put += 1;
-                        let cached = work.current(&mut st, &p.collection, &p.key)?;
-                        if cached.is_some_and(|c| c.version >= p.version) {
-                            continue;
-                        }
-                        if let Some(c) = cached {
-                            work.remove(&mut st, &p.collection, &p.key, c)?;
-                        }
-                        st.insert.execute(params![
-                            b.peer_id,
-                            b.source_registry,
-                            p.collection,
-                            p.key,
-                            i64_of(p.version),
-                            i64_of(p.source_index),
-                            checkpoint_size,
-                            p.leaf,
-                            i64_of(p.time_ms),
-                            now
-                        ])?;
-                        let id = tx.last_insert_rowid();
-                        // Ids below 2^62 keep cached rowids positive (see CACHE_ROWID_BASE);
-                        // reaching it would take 2^62 inserts.
-                        if id >= crate::search::CACHE_ROWID_BASE {
-                            return Err(StoreError::Corrupt(format!(
-                                "peer_records id {id} is beyond the discovery index's range"
-                            )));
-                        }
-                        work.added(
-                            &p.collection,
-                            &p.key,
-                            Current {
-                                id,
-                                version: p.version,
-                                checkpoint_size,
-                            },
-                            put - 1,
-                        );
-                        out.puts += 1;
+        let mut st = Statements {
+            find: tx.prepare_cached(
+                "SELECT id, version, checkpoint_size FROM peer_records
+                 WHERE peer_id = ?1 AND collection = ?2 AND key = ?3",
+            )?,
+            remove: tx.prepare_cached("DELETE FROM peer_records WHERE id = ?1")?,
+            insert: tx.prepare_cached(
+                "INSERT INTO peer_records(peer_id, source_registry, collection, key,
+                   version, source_index, checkpoint_size, leaf, time_ms, synced_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?,
+        };
+        for change in b.changes {
+            match change {
+                CacheChange::Put(p) => {
+                    let cached = work.current(&mut st, &p.collection, &p.key)?;
+                    if cached.is_some_and(|c| c.version >= p.version) {
+                        continue;
                     }
-                    CacheChange::Delete {
-                        collection,
-                        key,
-                        version,
-                        ..
-                    } => {
-                        let cached = work.current(&mut st, collection, key)?;
-                        if let Some(c) = cached.filter(|c| c.version < *version) {
-                            work.remove(&mut st, collection, key, c)?;
-                            out.deletes += 1;
-                        }
+                    if let Some(c) = cached {
+                        work.remove(&mut st, &p.collection, &p.key, c)?;
+                    }
+                    st.insert.execute(params![
+                        b.peer_id,
+                        b.source_registry,
+                        p.collection,
+                        p.key,
+                        i64_of(p.version),
+                        i64_of(p.source_index),
+                        checkpoint_size,
+                        p.leaf,
+                        i64_of(p.time_ms),
+                        now
+                    ])?;
+                    let id = tx.last_insert_rowid();
+                    // Ids below 2^62 keep cached rowids positive (see CACHE_ROWID_BASE);
+                    // reaching it would take 2^62 inserts.
+                    if id >= crate::search::CACHE_ROWID_BASE {
+                        return Err(StoreError::Corrupt(format!(
+                            "peer_records id {id} is beyond the discovery index's range"
+                        )));
+                    }
+                    work.added(
+                        &p.collection,
+                        &p.key,
+                        Current {
+                            id,
+                            version: p.version,
+                            checkpoint_size,
+                        },
+                    );
+                    out.puts += 1;
+                }
+                CacheChange::Delete {
+                    collection,
+                    key,
+                    version,
+                    ..
+                } => {
+                    let cached = work.current(&mut st, collection, key)?;
+                    if let Some(c) = cached.filter(|c| c.version < *version) {
+                        work.remove(&mut st, collection, key, c)?;
+                        out.deletes += 1;
                     }
                 }
             }
-            let mine = tokens.work();
-            let theirs = match helper {
-                Some(h) => h
-                    .join()
-                    .map_err(|_| StoreError::Invalid("discovery token thread panicked".into()))?,
-                None => Vec::new(),
-            };
-            Ok(tokens.collect(mine, theirs))
-        })?;
-        // FTS5 work last and together, one statement each: FTS5 writes its buffered postings
-        // as a segment at every statement savepoint (see search.rs), and it flushes them
-        // whenever rowids stop ascending. The row lists are passed as JSON arrays read by
-        // json_each. Why not stage into discovery_pending as commit_batch does: a staging
-        // insert per row plus the table's pages at commit cost about 15% of a 10,000-put
-        // batch (measured: 125 ms against 107 ms on a 2-vCPU VM).
-        //
-        // The segments written here are not merged here: FTS5's automerge would merge
-        // segments inside this transaction (about half of an incremental sync's time when it
-        // triggers), so it is off while this batch's postings are written and back on
-        // before anything else; `Writer::merge_discovery` does that work after the cycle
-        // (crisis merges still bound the segments per level meanwhile).
-        let fts = !work.unindexed.is_empty() || !work.staged.is_empty();
-        if fts {
-            set_automerge(&tx, 0)?;
         }
+        drop(st);
+        // Removed rows leave the discovery index in this transaction, so a query never
+        // finds a record that is gone; new rows enter it after the commit
+        // (`Writer::index_cached`). One statement: FTS5 writes a segment (of tombstones
+        // here) at every statement savepoint, and automerge is off for it (see
+        // `merge_discovery`).
         if !work.unindexed.is_empty() {
+            set_automerge(&tx, 0)?;
             let list = json_array(work.unindexed.iter().map(|rowid| rowid.to_string()));
             tx.prepare_cached(
                 "DELETE FROM discovery WHERE rowid IN (SELECT value FROM json_each(?1))",
             )?
             .execute([list])?;
-        }
-        if !work.staged.is_empty() {
-            let mut rows: Vec<(i64, usize)> = work
-                .staged
-                .drain()
-                .map(|(id, put)| (cached_rowid(id), put))
-                .collect();
-            rows.sort_unstable_by_key(|(rowid, _)| *rowid);
-            let list = rows_json(&rows, &tokens);
-            tx.prepare_cached(
-                "INSERT INTO discovery(rowid, tokens)
-                 SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
-            )?
-            .execute([list])?;
-        }
-        if fts {
-            // FTS5 flushes this batch's postings at this statement's savepoint, before the
-            // setting changes back.
             set_automerge(&tx, crate::search::DISCOVERY_AUTOMERGE)?;
         }
         // Checkpoints: each counts the cached rows it proves, and goes when none is left.
@@ -802,17 +805,119 @@ impl Writer {
         ])?;
         tx.prepare_cached("UPDATE peers SET last_synced_ms = ?2 WHERE id = ?1")?
             .execute(params![b.peer_id, now])?;
-        // Committed without the WAL auto-checkpoint, which after a page of thousands of rows
-        // would copy all of them into the database file before this returns (the commit is
-        // durable either way); see `checkpoint_wal`.
-        let autocheckpoint: i64 = tx.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
-        tx.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let autocheckpoint = suspend_autocheckpoint(&tx)?;
         let committed = tx.commit();
+        self.commit_without_autocheckpoint(autocheckpoint, committed)?;
+        out.cached = u64_of(work.records);
+        Ok(out)
+    }
+
+    /// Adds up to `rows` cached records that are not in the discovery index yet to it, in
+    /// one transaction, oldest first, and moves the watermark past them. [`Writer::apply_sync`]
+    /// leaves this to its caller, to run after the sync commit (see the module docs);
+    /// answers how many it indexed and whether more may be left (call again until not).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a cached row whose leaf is not a record entry (nothing is
+    /// indexed then); SQLite errors.
+    pub fn index_cached(&mut self, rows: u32) -> Result<IndexStep, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let through = indexed_through(&tx)?;
+        let mut pending = Vec::new();
+        {
+            let mut select = tx.prepare_cached(
+                "SELECT id, source_registry, collection, leaf FROM peer_records
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let mut found = select.query(params![through, rows])?;
+            while let Some(r) = found.next()? {
+                let id: i64 = r.get(0)?;
+                let leaf: Vec<u8> = r.get(3)?;
+                let body = match LedgerEntry::read_leaf(&leaf) {
+                    Ok(LeafEntry::Record(record)) => record.body,
+                    Ok(LeafEntry::Other(_)) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "leaf of cached record {id}: not a record entry"
+                        )));
+                    }
+                    Err(e) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "leaf of cached record {id}: {e}"
+                        )));
+                    }
+                };
+                pending.push(Unindexed {
+                    id,
+                    source_registry: r.get(1)?,
+                    collection: r.get(2)?,
+                    leaf,
+                    body,
+                });
+            }
+        }
+        let Some(last) = pending.last().map(|u| u.id) else {
+            return Ok(IndexStep::default());
+        };
+        // Tokens are built in Rust, the larger part of the work: for a large step, a
+        // second thread builds them too (see `Tokens`).
+        let work = Tokens::new(&pending);
+        let tokens = std::thread::scope(|scope| -> Result<Vec<String>, StoreError> {
+            let helper =
+                (pending.len() >= TOKENS_PARALLEL_MIN).then(|| scope.spawn(|| work.work()));
+            let mine = work.work();
+            let theirs = match helper {
+                Some(h) => h
+                    .join()
+                    .map_err(|_| StoreError::Invalid("discovery token thread panicked".into()))?,
+                None => Vec::new(),
+            };
+            Ok(work.collect(mine, theirs))
+        })?;
+        // One FTS5 statement in ascending rowid order: FTS5 writes its buffered postings as
+        // a segment at every statement savepoint and whenever rowids stop ascending. The
+        // rows travel as one JSON array read by json_each. (Not staged through
+        // discovery_pending as commit_batch does: a staging insert per row plus that
+        // table's pages cost about 15% more, measured on 10,000 rows.) Automerge is off for
+        // it: merging inside this transaction would hold the store lock for as long again;
+        // `merge_discovery` does that work later. It is back on before anything else.
+        let mut order: Vec<(i64, usize)> = pending
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (cached_rowid(u.id), i))
+            .collect();
+        order.sort_unstable_by_key(|(rowid, _)| *rowid);
+        set_automerge(&tx, 0)?;
+        tx.prepare_cached(
+            "INSERT INTO discovery(rowid, tokens)
+             SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
+        )?
+        .execute([rows_json(&order, &tokens)])?;
+        set_automerge(&tx, crate::search::DISCOVERY_AUTOMERGE)?;
+        tx.prepare_cached("UPDATE meta SET value = ?2 WHERE key = ?1")?
+            .execute(params![INDEXED_THROUGH_KEY, last.to_string()])?;
+        let autocheckpoint = suspend_autocheckpoint(&tx)?;
+        let committed = tx.commit();
+        self.commit_without_autocheckpoint(autocheckpoint, committed)?;
+        Ok(IndexStep {
+            indexed: pending.len() as u64,
+            more: pending.len() >= usize::try_from(rows).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// Commits without the WAL auto-checkpoint, which after thousands of rows would copy
+    /// all of them into the database file before this returns (the commit is durable
+    /// either way); the caller runs [`Writer::checkpoint_wal`] later.
+    fn commit_without_autocheckpoint(
+        &self,
+        autocheckpoint: i64,
+        committed: rusqlite::Result<()>,
+    ) -> Result<(), StoreError> {
         self.conn
             .pragma_update(None, "wal_autocheckpoint", autocheckpoint)?;
         committed?;
-        out.cached = u64_of(work.records);
-        Ok(out)
+        Ok(())
     }
 
     /// Copies what the write-ahead log holds into the database file, as far as readers
@@ -956,9 +1061,13 @@ pub(crate) fn purge_peer(conn: &Connection, peer_id: &str) -> Result<(), StoreEr
     // lookups), before the rows that name them go.
     conn.prepare_cached(
         "DELETE FROM discovery WHERE rowid IN (
-           SELECT ?2 - id FROM peer_records WHERE peer_id = ?1)",
+           SELECT ?2 - id FROM peer_records WHERE peer_id = ?1 AND id <= ?3)",
     )?
-    .execute(params![peer_id, crate::search::CACHE_ROWID_BASE])?;
+    .execute(params![
+        peer_id,
+        crate::search::CACHE_ROWID_BASE,
+        indexed_through(conn)?
+    ])?;
     conn.prepare_cached("DELETE FROM peer_records WHERE peer_id = ?1")?
         .execute([peer_id])?;
     conn.prepare_cached("DELETE FROM peer_checkpoints WHERE peer_id = ?1")?
@@ -969,6 +1078,29 @@ pub(crate) fn purge_peer(conn: &Connection, peer_id: &str) -> Result<(), StoreEr
 }
 
 // --- reads, shared by Writer and Reader -------------------------------------------------
+
+/// The highest cached-record id the discovery index holds every row up to.
+fn indexed_through(conn: &Connection) -> Result<i64, StoreError> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([INDEXED_THROUGH_KEY], |r| r.get(0))
+        .optional()?;
+    let text = text.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "meta holds no {INDEXED_THROUGH_KEY} (migration 10)"
+        ))
+    })?;
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("meta {INDEXED_THROUGH_KEY} is {text:?}")))
+}
+
+/// Whether cached rows above the discovery watermark exist (an index seek on the rowid).
+fn unindexed_exist(conn: &Connection) -> Result<bool, StoreError> {
+    let through = indexed_through(conn)?;
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM peer_records WHERE id > ?1)")?
+        .query_row([through], |r| r.get(0))?)
+}
 
 const RECORD_COLUMNS: &str = "id, peer_id, source_registry, collection, key, version,
     source_index, checkpoint_size, leaf, time_ms, synced_ms";
@@ -1200,6 +1332,15 @@ macro_rules! cache_reads {
                 peer_log(&self.conn, peer_id)
             }
 
+            /// Whether cached records are waiting for the discovery index
+            /// ([`Writer::index_cached`]).
+            ///
+            /// # Errors
+            /// SQLite errors.
+            pub fn cache_unindexed(&self) -> Result<bool, StoreError> {
+                unindexed_exist(&self.conn)
+            }
+
             /// The note of a peer's checkpoint of `size` that proves cached records.
             ///
             /// # Errors
@@ -1290,6 +1431,14 @@ pub const MERGE_STEP_PAGES: u32 = 1_000;
 pub const MERGE_STEPS_MAX: usize = 64;
 
 /// Sets FTS5's automerge for the discovery index (persistent, and part of `tx`).
+/// Turns the WAL auto-checkpoint off for the rest of `tx`'s commit; answers the setting
+/// to restore afterwards (`Writer::commit_without_autocheckpoint`).
+fn suspend_autocheckpoint(tx: &rusqlite::Transaction<'_>) -> Result<i64, StoreError> {
+    let autocheckpoint: i64 = tx.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
+    tx.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(autocheckpoint)
+}
+
 fn set_automerge(tx: &rusqlite::Transaction<'_>, segments: u32) -> Result<(), StoreError> {
     tx.prepare_cached("INSERT INTO discovery(discovery, rank) VALUES ('automerge', ?1)")?
         .execute([segments])?;

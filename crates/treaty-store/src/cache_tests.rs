@@ -86,8 +86,36 @@ impl Db {
             .expect("commit");
     }
 
-    /// Applies `changes` as the peer's entries `from..to`, proven by a checkpoint of `to`.
+    /// Applies `changes` as the peer's entries `from..to`, proven by a checkpoint of `to`,
+    /// then indexes the new cached rows for discovery, as the node does after a page.
     fn sync(
+        &mut self,
+        peer_id: &str,
+        from: u64,
+        to: u64,
+        changes: &[CacheChange],
+        now_ms: u64,
+    ) -> Result<SyncOutcome, StoreError> {
+        let outcome = self.apply(peer_id, from, to, changes, now_ms)?;
+        self.index_all();
+        Ok(outcome)
+    }
+
+    /// Indexes every cached row waiting for discovery; answers how many.
+    fn index_all(&mut self) -> u64 {
+        let mut indexed = 0;
+        loop {
+            let step = self.w.index_cached(INDEX_STEP_ROWS).expect("index");
+            indexed += step.indexed;
+            if !step.more {
+                assert!(!self.w.cache_unindexed().expect("unindexed"));
+                return indexed;
+            }
+        }
+    }
+
+    /// Applies `changes` as the peer's entries `from..to` (see `sync`), and nothing else.
+    fn apply(
         &mut self,
         peer_id: &str,
         from: u64,
@@ -1457,6 +1485,167 @@ fn sync_batches_leave_index_merges_to_merge_discovery() {
             [],
         )
         .expect("integrity");
+}
+
+#[test]
+fn new_cached_rows_enter_discovery_after_the_commit_and_removals_at_once() {
+    let mut db = Db::new();
+    db.local(&[("l", Some(card("Merlin", "local")))]);
+    db.sync(
+        "p-a",
+        0,
+        2,
+        &[
+            put(0, "a", 1, card("Merlin", "fast")),
+            put(1, "b", 1, card("Merlin", "slow")),
+        ],
+        1,
+    )
+    .expect("sync");
+    let r = db.reader();
+    assert!(!r.cache_unindexed().expect("unindexed"));
+    // Applied, not indexed yet: the rows are cached (key lookups see them), discovery does
+    // not; the update of a and the tombstone of b take their old rows out of discovery at
+    // once, so no query ever finds a version that is gone.
+    let out = db
+        .apply(
+            "p-a",
+            2,
+            7,
+            &[
+                put(2, "a", 2, card("Merlin", "swift")),
+                del(3, "b", 2),
+                put(4, "c", 1, card("Kite", "new")),
+                // Replaced before it was ever indexed: it never reaches the index.
+                put(5, "d", 1, card("Ibis", "first")),
+                put(6, "d", 2, card("Ibis", "second")),
+            ],
+            2,
+        )
+        .expect("apply");
+    assert_eq!((out.puts, out.deletes, out.cached), (4, 1, 3));
+    assert!(r.cache_unindexed().expect("unindexed"));
+    assert!(db.w.cache_unindexed().expect("unindexed"));
+    assert_eq!(
+        db.w.cached_records("agent-card", "c").expect("rows").len(),
+        1
+    );
+    assert_eq!(found(&r, &query("merlin")), ["l"]);
+    assert!(found(&r, &query("kite")).is_empty());
+    assert_eq!(db.indexed(), 1);
+    // The watermark is durable: a restart finds the rows still waiting.
+    let path = db.path.clone();
+    db.w = Writer::open(&path).expect("reopen");
+    assert!(db.w.cache_unindexed().expect("unindexed"));
+    // Indexed in steps, oldest first, each its own transaction.
+    let step = db.w.index_cached(2).expect("index");
+    assert_eq!(
+        step,
+        IndexStep {
+            indexed: 2,
+            more: true
+        }
+    );
+    assert_eq!(found(&r, &query("merlin")), ["l", "a@node-a"]);
+    assert!(found(&r, &query("ibis")).is_empty());
+    assert_eq!(db.index_all(), 1);
+    assert_eq!(found(&r, &query("ibis")), ["d@node-a"]);
+    assert!(found(&r, &query("first")).is_empty());
+    assert_eq!(
+        found(&r, &query("")),
+        ["l", "d@node-a", "c@node-a", "a@node-a"]
+    );
+    // Exactly one index row per live row; nothing left; a step with nothing to do is a
+    // no-op.
+    assert_eq!(db.indexed(), 4);
+    assert_eq!(db.w.index_cached(10).expect("index"), IndexStep::default());
+    assert!(!r.cache_unindexed().expect("unindexed"));
+}
+
+#[test]
+fn removing_a_peer_with_rows_not_yet_indexed_leaves_the_index_exact() {
+    let mut db = Db::new();
+    db.sync("p-a", 0, 1, &[put(0, "a", 1, card("Swift", "a"))], 1)
+        .expect("a");
+    db.sync("p-b", 0, 1, &[put(0, "b", 1, card("Swift", "b"))], 1)
+        .expect("b");
+    db.apply("p-a", 1, 2, &[put(1, "x", 1, card("Swift", "x"))], 2)
+        .expect("x");
+    assert_eq!(db.indexed(), 2);
+    db.w.reset_peer_log("p-a").expect("reset");
+    // Nothing is left waiting, and the other peer's row is still found.
+    assert!(!db.w.cache_unindexed().expect("unindexed"));
+    assert_eq!(db.index_all(), 0);
+    assert_eq!(db.indexed(), 1);
+    let r = db.reader();
+    assert_eq!(found(&r, &query("swift")), ["b@node-b"]);
+    db.w.conn
+        .execute(
+            "INSERT INTO discovery(discovery, rank) VALUES ('integrity-check', 0)",
+            [],
+        )
+        .expect("integrity");
+}
+
+#[test]
+fn a_version_9_database_starts_its_watermark_at_the_high_water_mark() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("v9.db");
+    let leaf = put_leaf(7, "alpha", 3, card("Alpha", "kept"));
+    {
+        let conn = crate::schema::open_at_version(&path, 9);
+        conn.execute(
+            "INSERT INTO peers(id, node_id, name, base_url, card_url, callback_url, status,
+               created_ms, updated_ms)
+             VALUES ('p-a', 'node-a', 'a', 'https://b', 'https://c', 'https://cb', 'active', 1, 1)",
+            [],
+        )
+        .expect("peer");
+        // Release 9 indexed rows in their sync transaction: rows 1..=3, the newest deleted.
+        for id in 1..=3i64 {
+            conn.execute(
+                "INSERT INTO peer_records(id, peer_id, source_registry, collection, key, version,
+                   source_index, checkpoint_size, leaf, time_ms, synced_ms)
+                 VALUES (?1, 'p-a', 'node-a', 'agent-card', ?2, 3, 7, 9, ?3, 1007, 5)",
+                rusqlite::params![id, format!("k{id}"), leaf],
+            )
+            .expect("row");
+            conn.execute(
+                "INSERT INTO discovery(rowid, tokens) VALUES (?1, '0')",
+                [CACHE_ROWID_BASE - id],
+            )
+            .expect("index row");
+        }
+        conn.execute("DELETE FROM peer_records WHERE id = 3", [])
+            .expect("delete");
+        conn.execute(
+            "DELETE FROM discovery WHERE rowid = ?1",
+            [CACHE_ROWID_BASE - 3],
+        )
+        .expect("unindex");
+    }
+    let mut db = Db {
+        w: Writer::open(&path).expect("migrate"),
+        path,
+        _dir: dir,
+        versions: Default::default(),
+    };
+    assert_eq!(
+        db.w.meta("cache_indexed_id").expect("meta"),
+        Some("3".into())
+    );
+    assert!(!db.w.cache_unindexed().expect("unindexed"));
+    assert_eq!(db.index_all(), 0);
+    // The next synced row is above it, and indexed once.
+    db.w.upsert_peer(&peer("p-b", "node-b")).expect("peer");
+    db.sync("p-b", 0, 1, &[put(0, "k9", 1, card("K", "k"))], 1)
+        .expect("sync");
+    assert_eq!(db.indexed(), 3);
+    // A fresh database starts at 0.
+    assert_eq!(
+        Db::new().w.meta("cache_indexed_id").expect("meta"),
+        Some("0".into())
+    );
 }
 
 #[test]

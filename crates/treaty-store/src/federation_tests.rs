@@ -812,7 +812,7 @@ fn a_version_5_database_migrates() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
     assert_eq!(version, crate::schema::SCHEMA_VERSION);
-    assert_eq!(version, 9);
+    assert_eq!(version, 10);
     assert_eq!(w.meta("origin").expect("meta"), Some("a.example".into()));
     assert_eq!(w.tokens().expect("tokens").len(), 1);
     assert_eq!(w.peers().expect("peers"), vec![]);

@@ -25,8 +25,8 @@ pub mod search;
 pub mod witness;
 
 pub use cache::{
-    BaselineRow, CacheChange, CachePut, CachedRecordRow, DiscrepancyRow, MERGE_STEP_PAGES,
-    MERGE_STEPS_MAX, PeerLogRow, SyncBatch, SyncOutcome,
+    BaselineRow, CacheChange, CachePut, CachedRecordRow, DiscrepancyRow, INDEX_STEP_ROWS,
+    IndexStep, MERGE_STEP_PAGES, MERGE_STEPS_MAX, PeerLogRow, SyncBatch, SyncOutcome,
 };
 pub use federation::{
     AgreementRow, FedOp, LicenseRow, PEER_FAILURES_KEPT, PeerFailure, PeerRow, ProposalRow,

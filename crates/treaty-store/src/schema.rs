@@ -93,6 +93,9 @@ const MIGRATIONS: &[&str] = &[
     // 9: cached peer records without a body column (read from the leaf) and with one
     // unique index on (collection, key, peer_id).
     crate::cache::MIGRATION_LEAN_RECORDS,
+    // 10: the discovery index's watermark over cached peer records (new cached rows are
+    // indexed after their sync commits).
+    crate::cache::MIGRATION_INDEX_WATERMARK,
 ];
 
 /// The schema version this binary writes.

@@ -53,10 +53,11 @@
 //! comes first, newest first, then every cached record, most recently cached first; the
 //! source filter is a range of indexes (`>= 0` local, `< 0` cached), that is a rowid range
 //! FTS5 seeks to. Document frequencies (and so scores) count every source whatever the
-//! filter, as they do not depend on the facets either. `Writer::apply_sync` collects a
-//! batch's cached rows in memory and writes them into FTS5 in one statement, in ascending
-//! rowid order, at the end of its own transaction (and the rows it replaces or removes in
-//! one more); see `cache.rs` for why not through `discovery_pending`.
+//! filter, as they do not depend on the facets either. `Writer::index_cached` writes the
+//! rows a sync cached into FTS5 after the sync's commit, in steps, each one statement in
+//! ascending rowid order; `Writer::apply_sync` deletes the rows it replaces or removes in
+//! its own transaction, in one statement (see `cache.rs`: "Cached records enter discovery
+//! after their sync commits", and why not through `discovery_pending`).
 //!
 //! A trigger on `records` deletes the row of the old version whenever a record's head moves
 //! (update or tombstone); [`index_record`] then stages the new version in

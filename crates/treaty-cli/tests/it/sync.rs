@@ -760,3 +760,55 @@ async fn sigterm_stops_a_syncing_node_cleanly() {
     assert_eq!(peer(&a, &idb).await["sync"]["verified_size"], before);
     assert_eq!(keys(&discover(&a, "query=translates").await).len(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synced_records_a_crash_left_unindexed_are_found_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = start(dir.path(), "a", &[QUIET]);
+    let b = start(dir.path(), "b", &[QUIET]);
+    for i in 0..5 {
+        let (status, body) = b
+            .put(
+                "agent-card",
+                &format!("card-{i}"),
+                &agent_card(&format!("Card {i}")),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    peer_up(&a, &b).await;
+    agree(&a, &b, &["agent-card"]).await;
+    wait_caught_up(&a, &b).await;
+    let idb = node_id(&b).await;
+    assert_eq!(keys(&discover(&a, &format!("source={idb}")).await).len(), 5);
+
+    // A crash between a sync's commit and the indexing of its rows: the cache and the
+    // watermark as the commit left them, the rows not in the discovery index.
+    a.kill9();
+    {
+        let db = rusqlite::Connection::open(a.data_dir.join("treaty.db")).unwrap();
+        let cached: i64 = db
+            .query_row("SELECT count(*) FROM peer_records", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(cached, 5);
+        // Cached rows have positive discovery rowids, local records negative ones.
+        db.execute_batch(
+            "DELETE FROM discovery WHERE rowid > 0;
+             UPDATE meta SET value = '0' WHERE key = 'cache_indexed_id';",
+        )
+        .unwrap();
+    }
+    a.restart();
+    // Every synced record is found again, by text and by source, and only once.
+    assert_eq!(keys(&discover(&a, "query=translates").await).len(), 5);
+    assert_eq!(keys(&discover(&a, &format!("source={idb}")).await).len(), 5);
+    let db = rusqlite::Connection::open(a.data_dir.join("treaty.db")).unwrap();
+    let indexed: i64 = db
+        .query_row(
+            "SELECT count(*) FROM discovery WHERE discovery MATCH '\"0\"' AND rowid > 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexed, 5);
+}

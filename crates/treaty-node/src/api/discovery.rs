@@ -82,9 +82,12 @@ pub(super) async fn discover(
         limit,
         cursor: q.cursor.filter(|c| !c.is_empty()),
     };
+    let state = s.clone();
     let (page, records) = s
         .readers
         .run(move |r| {
+            // Records synced before this query are found by it.
+            crate::federation::sync::index_before_query(&state, r).map_err(Problem::internal)?;
             let page = r.search(&query)?.map_err(search_problem)?;
             let mut records = Vec::with_capacity(page.hits.len());
             for hit in &page.hits {
@@ -104,8 +107,8 @@ pub(super) async fn discover(
         .iter()
         .zip(records)
         .filter_map(|(hit, record)| {
-            // The index and the records are written in one transaction, so a hit always has
-            // a live record; skip defensively rather than answer a dangling hit.
+            // A record leaves the index in the transaction that removes it, so a hit always
+            // has a live record; skip defensively rather than answer a dangling hit.
             let record = record?;
             let mut item = json!({
                 "collection": hit.collection,

@@ -216,6 +216,15 @@ pub struct Federation {
     pub head_changed: Arc<tokio::sync::Notify>,
     /// Signalled when the peer table is rebuilt.
     pub table_changed: tokio::sync::Notify,
+    /// Asks `sync::index_loop` to index synced records for discovery (new cached rows
+    /// enter the index after their sync commits).
+    pub index_wanted: Arc<tokio::sync::Notify>,
+    /// Held by whoever indexes synced records (`sync::index_pending`), so that a
+    /// discovery query waits for the indexer at work rather than racing it.
+    pub indexing: Mutex<()>,
+    /// Sync pages waiting for the store lock: the store upkeep after a cycle (index
+    /// merges, WAL checkpoint) stops when one is.
+    pub pages_waiting: std::sync::atomic::AtomicUsize,
     /// One sync cycle per peer at a time (the worker's and an operator's `sync now`).
     sync_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -248,6 +257,9 @@ impl Federation {
             sync_rx: Mutex::new(Some(sync_rx)),
             cascade_seen: Mutex::new(treaty_federation::cascade::SeenRequests::new()),
             head_changed: Arc::new(tokio::sync::Notify::new()),
+            index_wanted: Arc::new(tokio::sync::Notify::new()),
+            indexing: Mutex::new(()),
+            pages_waiting: std::sync::atomic::AtomicUsize::new(0),
             table_changed: tokio::sync::Notify::new(),
             sync_locks: Mutex::new(HashMap::new()),
         })
@@ -854,8 +866,9 @@ pub async fn register_with(state: &AppState, peer: &PeerEntry, license: Option<&
     }
 }
 
-/// Starts the node's federation background work: the sync worker and the notifier that
-/// tells peers about each new checkpoint. Both end when the runtime stops.
+/// Starts the node's federation background work: the sync worker, the discovery indexer
+/// of synced records, the notifier that tells peers about each new checkpoint, and the
+/// witness and views loops. They end when the runtime stops.
 ///
 /// The caller must abort and await the returned tasks when it stops serving: they hold the
 /// node's state, and with it the sequencer's queue, which the sequencer drains and stops
@@ -864,6 +877,7 @@ pub fn start_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     match state.federation.take_sync_receiver() {
         Some(rx) => vec![
             tokio::spawn(sync::run(state.clone(), rx)),
+            tokio::spawn(sync::index_loop(state.clone())),
             tokio::spawn(notify_peers(state.clone())),
             tokio::spawn(witness::push_loop(state.clone())),
             tokio::spawn(witness::flush_loop(state.clone())),

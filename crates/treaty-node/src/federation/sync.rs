@@ -28,6 +28,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -43,6 +44,12 @@ use treaty_types::LeafEntry;
 /// Most pages one cycle pulls; a peer further ahead is caught up over the next cycles
 /// (the next one starts at once), so one huge peer cannot hold a pull slot for ever.
 pub const SYNC_PAGES_PER_CYCLE_MAX: u32 = 1_000;
+
+/// In a cycle of many pages, the new cached rows are indexed for discovery after every
+/// this many pages (and after the cycle): often enough that a discovery query, which
+/// indexes what is waiting first, never waits for more than a few pages' worth; rarely
+/// enough that indexing (which takes the store lock) stays off a short cycle's path.
+pub const INDEX_DURING_CYCLE_PAGES: u32 = 4;
 
 /// A message to the worker.
 #[derive(Debug)]
@@ -279,7 +286,12 @@ pub fn transition(state: &AppState, peer_id: &str, event: PeerEvent, reason: Opt
 /// # Errors
 /// The cycle's [`CycleError`], after it was recorded.
 pub async fn cycle_recorded(state: &AppState, peer_id: &str) -> Result<CycleReport, CycleError> {
-    let result = cycle(state, peer_id).await;
+    let mut report = CycleReport::default();
+    let result = cycle(state, peer_id, &mut report).await;
+    // After the outcome is recorded (which takes the store lock), not before: indexing
+    // and merging take it too.
+    let upkeep = report.pages > 0;
+    let result = result.map(|()| report);
     match &result {
         Ok(report) => {
             tracing::debug!(peer = %peer_id, pages = report.pages, entries = report.entries, puts = report.puts, deletes = report.deletes, size = report.size, cards = report.cards, "sync cycle done");
@@ -293,6 +305,9 @@ pub async fn cycle_recorded(state: &AppState, peer_id: &str) -> Result<CycleRepo
         Err(CycleError::Local(e)) => {
             tracing::error!(peer = %peer_id, error = %e, "sync cycle failed on this node");
         }
+    }
+    if upkeep {
+        upkeep_later(state);
     }
     result
 }
@@ -358,41 +373,52 @@ pub fn store_discrepancy(state: &AppState, peer_id: &str, d: &Discrepancy) {
     note_failure(state, peer_id, d.kind.as_str(), &d.detail);
 }
 
-/// One cycle: card refresh and drift check, registry cards, then the feed.
+/// One cycle: card refresh and drift check, registry cards, then the feed. `report` says
+/// what was applied, also when the cycle fails part-way.
 ///
 /// # Errors
 /// [`CycleError`].
-pub async fn cycle(state: &AppState, peer_id: &str) -> Result<CycleReport, CycleError> {
+async fn cycle(
+    state: &AppState,
+    peer_id: &str,
+    report: &mut CycleReport,
+) -> Result<(), CycleError> {
     // One cycle per peer at a time: the worker's and an operator's would otherwise race to
     // apply the same page (the store would refuse the second, but as an error).
     let lock = state.federation.sync_lock(peer_id);
     let _guard = lock.lock().await;
-    let mut report = CycleReport::default();
     super::cards::refresh_card(state, peer_id).await?;
     super::drift::check_peer(state, peer_id).map_err(local)?;
     // Registry cards and the feed are independent: both round trips at once. (The card
     // refresh above comes first: it may bring the key the feed's checkpoints verify under.)
     let (cards, pulled) = tokio::join!(
         super::cards::pull_cards(state, peer_id),
-        pull_feed(state, peer_id, &mut report)
+        pull_feed(state, peer_id, report)
     );
-    if report.pages > 0 {
-        upkeep_later(state);
-    }
+    metrics::counter!(crate::telemetry::SYNC_ENTRIES).increment(report.entries);
     pulled?;
     report.cards = cards?;
-    metrics::counter!(crate::telemetry::SYNC_ENTRIES).increment(report.entries);
-    Ok(report)
+    Ok(())
 }
 
 /// Store upkeep after a cycle that applied pages, which `apply_sync` leaves to its caller:
-/// merges the discovery index's new segments, then checkpoints the WAL. On the blocking
-/// pool and not awaited, so that the cycle's caller is answered first; the pages are
-/// durable and discoverable without it.
+/// indexes the new cached rows for discovery, merges the discovery index's new segments,
+/// then checkpoints the WAL. On the blocking pool and not awaited, so that the cycle's
+/// caller is answered first; the pages are durable without it, and a discovery query
+/// indexes whatever is still waiting before it reads ([`index_before_query`]).
 fn upkeep_later(state: &AppState) {
     let st = state.clone();
     drop(tokio::task::spawn_blocking(move || {
+        if let Err(e) = index_pending(&st) {
+            tracing::warn!(error = %e, "indexing synced records for discovery failed");
+        }
+        // Merging and the WAL checkpoint are worth less than a sync page: they stop when
+        // one waits for the store (the next cycle's upkeep does the rest).
+        let page_waits = || st.federation.pages_waiting.load(Ordering::SeqCst) > 0;
         for _ in 0..treaty_store::MERGE_STEPS_MAX {
+            if page_waits() {
+                return;
+            }
             let Ok(mut w) = st.admin.lock() else {
                 return;
             };
@@ -405,6 +431,9 @@ fn upkeep_later(state: &AppState) {
                 }
             }
         }
+        if page_waits() {
+            return;
+        }
         let Ok(mut w) = st.admin.lock() else {
             return;
         };
@@ -412,6 +441,80 @@ fn upkeep_later(state: &AppState) {
             tracing::warn!(error = %e, "WAL checkpoint after a sync cycle failed");
         }
     }));
+}
+
+/// Indexes every cached record waiting for discovery, in steps of
+/// [`treaty_store::INDEX_STEP_ROWS`] that each take the store lock (a sync page or an
+/// operator write waits at most one step). One indexer at a time
+/// (`Federation::indexing`); a second caller waits for the first and then finds less or
+/// nothing to do. Blocking; answers how many rows it indexed.
+///
+/// # Errors
+/// Storage errors, or a poisoned lock.
+pub(crate) fn index_pending(state: &AppState) -> Result<u64, String> {
+    let _one = state
+        .federation
+        .indexing
+        .lock()
+        .map_err(|_| "indexing lock poisoned".to_owned())?;
+    let mut indexed = 0;
+    loop {
+        let mut w = state
+            .admin
+            .lock()
+            .map_err(|_| "store lock poisoned".to_owned())?;
+        let step = w
+            .index_cached(treaty_store::INDEX_STEP_ROWS)
+            .map_err(|e| e.to_string())?;
+        drop(w);
+        indexed += step.indexed;
+        if !step.more {
+            return Ok(indexed);
+        }
+    }
+}
+
+/// Before a discovery query: records a sync committed are found by every query that
+/// starts after it, so the rows the indexer has not reached are indexed first. Usually
+/// there are none (a read on `r`, no lock); otherwise this waits for the indexer at work,
+/// which is about to commit them, and indexes only what it left.
+///
+/// # Errors
+/// Storage errors.
+pub(crate) fn index_before_query(state: &AppState, r: &treaty_store::Reader) -> Result<(), String> {
+    if !r.cache_unindexed().map_err(|e| e.to_string())? {
+        return Ok(());
+    }
+    let one = state
+        .federation
+        .indexing
+        .lock()
+        .map_err(|_| "indexing lock poisoned".to_owned())?;
+    let left = r.cache_unindexed().map_err(|e| e.to_string())?;
+    drop(one);
+    if left {
+        index_pending(state)?;
+    }
+    Ok(())
+}
+
+/// Indexes newly synced records for discovery when a long cycle asks
+/// (`Federation::index_wanted`), and once at start, for rows a crash left waiting
+/// between a sync commit and its indexing. Runs until the node stops.
+pub async fn index_loop(state: AppState) {
+    let wanted = state.federation.index_wanted.clone();
+    wanted.notify_one();
+    loop {
+        wanted.notified().await;
+        let st = state.clone();
+        match tokio::task::spawn_blocking(move || index_pending(&st)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "indexing synced records for discovery failed");
+            }
+            Err(e) => tracing::warn!(error = %e, "the discovery indexing task failed"),
+        }
+    }
 }
 
 /// The peer's current entry, its ledger verifier key and origin.
@@ -539,6 +642,11 @@ async fn pull_feed(
         let (applied, next) = tokio::join!(applying, ahead);
         let outcome = applied?;
         report.pages += 1;
+        if report.pages % INDEX_DURING_CYCLE_PAGES == 0 {
+            // A long cycle (a peer's first sync) has its rows indexed as it goes, so that
+            // a discovery query never has more than a few pages to index first.
+            state.federation.index_wanted.notify_one();
+        }
         report.entries += size - from_size;
         report.puts += outcome.puts;
         report.deletes += outcome.deletes;
@@ -620,10 +728,10 @@ async fn apply_stage(
             ..
         } = page;
         let changes = changes_of(applied.entries, since, feed);
-        let mut w = st
-            .admin
-            .lock()
-            .map_err(|_| local("store lock poisoned"))?;
+        st.federation.pages_waiting.fetch_add(1, Ordering::SeqCst);
+        let w = st.admin.lock();
+        st.federation.pages_waiting.fetch_sub(1, Ordering::SeqCst);
+        let mut w = w.map_err(|_| local("store lock poisoned"))?;
         if let Some(max) = max_records {
             let puts = changes
                 .iter()
