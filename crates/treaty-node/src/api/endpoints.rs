@@ -248,7 +248,7 @@ pub const DISCOVER: Endpoint = Endpoint {
     method: Method::Get,
     path: "/v1/discover",
     tag: "discovery",
-    summary: "Ranked full-text search over record names, descriptions, skills and tags, across local records and records cached from peers (those carry `federation_metadata.source_registry`), with filters and cursor pagination. Never calls a peer.",
+    summary: "Ranked full-text search over record names, descriptions, skills and tags, across local records and records cached from peers (those carry `federation_metadata.source_registry`), with filters and cursor pagination. Never calls a peer. Finds every record whose sync answered before the query started (records a sync cached that are not indexed yet are indexed first).",
     auth: Auth::Public,
     params: &[
         query(
