@@ -265,14 +265,16 @@ pub(super) fn peer_view(
     s: &AppState,
     peer: &crate::federation::PeerEntry,
 ) -> Result<Value, Problem> {
-    let (failures, log, cached) = {
-        let w = s.writer()?;
-        (
-            w.peer_failures(&peer.row.id, PEER_FAILURES_SHOWN)?,
-            w.peer_log(&peer.row.id)?,
-            w.cached_count(&peer.row.id)?,
-        )
-    };
+    // Through a reader, not the writer: the store lock may be held for tens of
+    // milliseconds by sync work (a page, indexing, merges) that a status read need not
+    // wait for.
+    let (failures, log, cached) = s.readers.now(|r| -> Result<_, Problem> {
+        Ok((
+            r.peer_failures(&peer.row.id, PEER_FAILURES_SHOWN)?,
+            r.peer_log(&peer.row.id)?,
+            r.cached_count(&peer.row.id)?,
+        ))
+    })?;
     let mut v = peer_json(s, peer, &failures);
     let level = s.federation.table().level(&peer.row.id, s.clock.now_ms());
     v["sync"] = crate::federation::sync::sync_json(log.as_ref(), cached, level);

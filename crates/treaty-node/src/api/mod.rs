@@ -114,6 +114,13 @@ impl ReadPool {
         m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Runs `f` with a read connection on this thread: for reads of a few rows by key,
+    /// which never wait for a writer (WAL), where a trip to the blocking pool would cost
+    /// more than the read.
+    pub fn now<T>(&self, f: impl FnOnce(&Reader) -> T) -> T {
+        f(&self.acquire())
+    }
+
     /// Runs `f` with a read connection on the blocking pool.
     ///
     /// # Errors
