@@ -128,7 +128,9 @@ struct Cosigned {
 
 #[derive(Debug, Default)]
 struct KnownLogs {
-    table: usize,
+    /// The peer table it was built from, held (not just its address): a freed table's
+    /// address can be reused by a newer one, which would make a stale cache look current.
+    table: Option<Arc<PeerTable>>,
     built_ms: u64,
     by_origin: HashMap<String, KnownLog>,
 }
@@ -191,13 +193,14 @@ impl WitnessService {
     /// The log this node witnesses under `origin`, if any.
     #[must_use]
     pub fn known_log(&self, table: &Arc<PeerTable>, origin: &str, now_ms: u64) -> Option<KnownLog> {
-        let id = Arc::as_ptr(table) as usize;
         {
             let k = self
                 .known
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if k.table == id && now_ms.saturating_sub(k.built_ms) < KNOWN_LOGS_TTL_MS {
+            if k.table.as_ref().is_some_and(|t| Arc::ptr_eq(t, table))
+                && now_ms.saturating_sub(k.built_ms) < KNOWN_LOGS_TTL_MS
+            {
                 return k.by_origin.get(origin).cloned();
             }
         }
@@ -223,7 +226,7 @@ impl WitnessService {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *k = KnownLogs {
-            table: id,
+            table: Some(table.clone()),
             built_ms: now_ms,
             by_origin,
         };
