@@ -181,7 +181,7 @@ const INDEXED_THROUGH_KEY: &str = "cache_indexed_id";
 
 /// Cached rows [`Writer::index_cached`] indexes per call (one transaction): bounded so
 /// that a sync page or an operator write waiting for the store lock waits at most about
-/// one step (5,000 agent cards: about 40 ms on a 2-vCPU machine).
+/// one step (5,000 agent cards: about 60 ms on a 2-vCPU machine).
 pub const INDEX_STEP_ROWS: u32 = 5_000;
 
 /// What one [`Writer::index_cached`] step did.
