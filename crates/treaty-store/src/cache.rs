@@ -807,7 +807,7 @@ impl Writer {
             .execute(params![b.peer_id, now])?;
         let autocheckpoint = suspend_autocheckpoint(&tx)?;
         let committed = tx.commit();
-        self.commit_without_autocheckpoint(autocheckpoint, committed)?;
+        self.resume_autocheckpoint(autocheckpoint, committed)?;
         out.cached = u64_of(work.records);
         Ok(out)
     }
@@ -899,17 +899,16 @@ impl Writer {
             .execute(params![INDEXED_THROUGH_KEY, last.to_string()])?;
         let autocheckpoint = suspend_autocheckpoint(&tx)?;
         let committed = tx.commit();
-        self.commit_without_autocheckpoint(autocheckpoint, committed)?;
+        self.resume_autocheckpoint(autocheckpoint, committed)?;
         Ok(IndexStep {
             indexed: pending.len() as u64,
             more: pending.len() >= usize::try_from(rows).unwrap_or(usize::MAX),
         })
     }
 
-    /// Commits without the WAL auto-checkpoint, which after thousands of rows would copy
-    /// all of them into the database file before this returns (the commit is durable
-    /// either way); the caller runs [`Writer::checkpoint_wal`] later.
-    fn commit_without_autocheckpoint(
+    /// Restores the WAL auto-checkpoint setting `suspend_autocheckpoint` answered (on the
+    /// connection, whatever the commit did), then answers the commit's outcome.
+    fn resume_autocheckpoint(
         &self,
         autocheckpoint: i64,
         committed: rusqlite::Result<()>,
@@ -1430,15 +1429,17 @@ pub const MERGE_STEP_PAGES: u32 = 1_000;
 /// crisis merges bound the segments meanwhile).
 pub const MERGE_STEPS_MAX: usize = 64;
 
-/// Sets FTS5's automerge for the discovery index (persistent, and part of `tx`).
-/// Turns the WAL auto-checkpoint off for the rest of `tx`'s commit; answers the setting
-/// to restore afterwards (`Writer::commit_without_autocheckpoint`).
+/// Turns the WAL auto-checkpoint off for `tx`'s commit, which after thousands of rows
+/// would copy all of them into the database file before the commit returns (the commit is
+/// durable either way; the caller runs [`Writer::checkpoint_wal`] later). Answers the
+/// setting for `Writer::resume_autocheckpoint` to restore once `tx` is committed.
 fn suspend_autocheckpoint(tx: &rusqlite::Transaction<'_>) -> Result<i64, StoreError> {
     let autocheckpoint: i64 = tx.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
     tx.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(autocheckpoint)
 }
 
+/// Sets FTS5's automerge for the discovery index (persistent, and part of `tx`).
 fn set_automerge(tx: &rusqlite::Transaction<'_>, segments: u32) -> Result<(), StoreError> {
     tx.prepare_cached("INSERT INTO discovery(discovery, rank) VALUES ('automerge', ?1)")?
         .execute([segments])?;

@@ -150,6 +150,17 @@ impl Db {
         .expect("segments")
     }
 
+    /// Fails unless FTS5 finds the discovery index consistent.
+    fn integrity_check(&self) {
+        self.w
+            .conn
+            .execute(
+                "INSERT INTO discovery(discovery, rank) VALUES ('integrity-check', 0)",
+                [],
+            )
+            .expect("integrity");
+    }
+
     /// The number of rows in the discovery index (every row has the token `0`).
     fn indexed(&self) -> i64 {
         let conn = Connection::open(&self.path).expect("conn");
@@ -1479,12 +1490,7 @@ fn sync_batches_leave_index_merges_to_merge_discovery() {
     assert!(db.segments() < 8, "{} segments", db.segments());
     assert_eq!(found(&r, &query("t5")), before);
     assert_eq!(db.indexed(), 8 * 200);
-    db.w.conn
-        .execute(
-            "INSERT INTO discovery(discovery, rank) VALUES ('integrity-check', 0)",
-            [],
-        )
-        .expect("integrity");
+    db.integrity_check();
 }
 
 #[test]
@@ -1579,12 +1585,7 @@ fn removing_a_peer_with_rows_not_yet_indexed_leaves_the_index_exact() {
     assert_eq!(db.indexed(), 1);
     let r = db.reader();
     assert_eq!(found(&r, &query("swift")), ["b@node-b"]);
-    db.w.conn
-        .execute(
-            "INSERT INTO discovery(discovery, rank) VALUES ('integrity-check', 0)",
-            [],
-        )
-        .expect("integrity");
+    db.integrity_check();
 }
 
 #[test]

@@ -725,14 +725,11 @@ async fn drift_in_a_peers_schema_is_detected_and_can_be_accepted() {
     assert_eq!(scan["drifted"], 0, "{scan}");
 }
 
-/// SIGTERM stops a node whose background work is running (sync worker, notifier, witness
-/// pushes, upkeep): `serve` must return once the listener is closed, not wait on tasks that
-/// hold the sequencer. It exits 0 within the deadline, and a restart finds what it had.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_stops_a_syncing_node_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut a = start(dir.path(), "a", &[QUIET]);
-    let b = start(dir.path(), "b", &[QUIET]);
+/// A at `dir` caught up with B's five agent cards under a level-1 agreement; answers A, B
+/// and B's node id.
+async fn five_cards_synced(dir: &std::path::Path) -> (TestNode, TestNode, String) {
+    let a = start(dir, "a", &[QUIET]);
+    let b = start(dir, "b", &[QUIET]);
     for i in 0..5 {
         let (status, body) = b
             .put(
@@ -747,6 +744,16 @@ async fn sigterm_stops_a_syncing_node_cleanly() {
     agree(&a, &b, &["agent-card"]).await;
     wait_caught_up(&a, &b).await;
     let idb = node_id(&b).await;
+    (a, b, idb)
+}
+
+/// SIGTERM stops a node whose background work is running (sync worker, notifier, witness
+/// pushes, upkeep): `serve` must return once the listener is closed, not wait on tasks that
+/// hold the sequencer. It exits 0 within the deadline, and a restart finds what it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_syncing_node_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, _b, idb) = five_cards_synced(dir.path()).await;
     let before = peer(&a, &idb).await["sync"]["verified_size"].clone();
     let size = crate::federation::ledger_size(&a).await;
 
@@ -764,29 +771,15 @@ async fn sigterm_stops_a_syncing_node_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synced_records_a_crash_left_unindexed_are_found_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = start(dir.path(), "a", &[QUIET]);
-    let b = start(dir.path(), "b", &[QUIET]);
-    for i in 0..5 {
-        let (status, body) = b
-            .put(
-                "agent-card",
-                &format!("card-{i}"),
-                &agent_card(&format!("Card {i}")),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-    }
-    peer_up(&a, &b).await;
-    agree(&a, &b, &["agent-card"]).await;
-    wait_caught_up(&a, &b).await;
-    let idb = node_id(&b).await;
+    let (mut a, _b, idb) = five_cards_synced(dir.path()).await;
     assert_eq!(keys(&discover(&a, &format!("source={idb}")).await).len(), 5);
 
     // A crash between a sync's commit and the indexing of its rows: the cache and the
     // watermark as the commit left them, the rows not in the discovery index.
     a.kill9();
     {
-        let db = rusqlite::Connection::open(a.data_dir.join("treaty.db")).unwrap();
+        let db = rusqlite::Connection::open(a.data_dir.join(treaty_node::identity::DB_FILE_NAME))
+            .unwrap();
         let cached: i64 = db
             .query_row("SELECT count(*) FROM peer_records", [], |r| r.get(0))
             .unwrap();
@@ -802,7 +795,8 @@ async fn synced_records_a_crash_left_unindexed_are_found_after_a_restart() {
     // Every synced record is found again, by text and by source, and only once.
     assert_eq!(keys(&discover(&a, "query=translates").await).len(), 5);
     assert_eq!(keys(&discover(&a, &format!("source={idb}")).await).len(), 5);
-    let db = rusqlite::Connection::open(a.data_dir.join("treaty.db")).unwrap();
+    let db =
+        rusqlite::Connection::open(a.data_dir.join(treaty_node::identity::DB_FILE_NAME)).unwrap();
     let indexed: i64 = db
         .query_row(
             "SELECT count(*) FROM discovery WHERE discovery MATCH '\"0\"' AND rowid > 0",

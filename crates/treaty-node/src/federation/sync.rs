@@ -452,11 +452,21 @@ fn upkeep_later(state: &AppState) {
 /// # Errors
 /// Storage errors, or a poisoned lock.
 pub(crate) fn index_pending(state: &AppState) -> Result<u64, String> {
-    let _one = state
+    let _one = indexing(state)?;
+    index_steps(state)
+}
+
+/// The indexer's turn (`Federation::indexing`).
+fn indexing(state: &AppState) -> Result<std::sync::MutexGuard<'_, ()>, String> {
+    state
         .federation
         .indexing
         .lock()
-        .map_err(|_| "indexing lock poisoned".to_owned())?;
+        .map_err(|_| "indexing lock poisoned".to_owned())
+}
+
+/// [`index_pending`]'s steps, for a caller that holds the indexer's turn.
+fn index_steps(state: &AppState) -> Result<u64, String> {
     let mut indexed = 0;
     loop {
         let mut w = state
@@ -485,15 +495,9 @@ pub(crate) fn index_before_query(state: &AppState, r: &treaty_store::Reader) -> 
     if !r.cache_unindexed().map_err(|e| e.to_string())? {
         return Ok(());
     }
-    let one = state
-        .federation
-        .indexing
-        .lock()
-        .map_err(|_| "indexing lock poisoned".to_owned())?;
-    let left = r.cache_unindexed().map_err(|e| e.to_string())?;
-    drop(one);
-    if left {
-        index_pending(state)?;
+    let _one = indexing(state)?;
+    if r.cache_unindexed().map_err(|e| e.to_string())? {
+        index_steps(state)?;
     }
     Ok(())
 }
